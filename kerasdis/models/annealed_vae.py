@@ -1,0 +1,70 @@
+"""AnnealedVAE: Burgess et al. 2018, "Understanding disentangling in β-VAE".
+
+The KL is pulled towards a capacity C that grows linearly during training (Eq. 8):
+
+    loss = reconstruction + γ · |KL(q(z|x) || p(z)) − C(t)|,
+    C(t) = C_max · min(1, t / capacity_steps),
+
+with t the optimizer's step count, so the schedule survives a resume.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasdis.models.base import GaussianLatentVAE, check_non_negative, check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="kerasdis")
+class AnnealedVAE(GaussianLatentVAE):
+    """β-VAE with controlled capacity increase (Burgess et al. 2018, Eq. 8).
+
+    Loss per image (batch mean, nats): `reconstruction + gamma * |kl - capacity|`
+    where `kl` is the batch mean KL. Reports `loss`, `reconstruction`, `kl` and
+    `capacity`.
+
+    Args:
+        latent_dim: int. Number of latent dimensions. Defaults to `10`.
+        gamma: float. Weight of the capacity penalty. Defaults to `1000.0`.
+        capacity_max: float. C_max in nats. Defaults to `25.0`.
+        capacity_steps: int. Steps over which C rises from 0 to C_max.
+            Defaults to `100_000`.
+        input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
+    """
+
+    loss_term_names = ("loss", "reconstruction", "kl", "capacity")
+
+    def __init__(self, latent_dim=10, gamma=1000.0, capacity_max=25.0, capacity_steps=100_000,
+                 input_shape=(64, 64, 1), architecture="conv", likelihood="bernoulli",
+                 seed=None, **kwargs):
+        kwargs.pop("beta", None)
+        self.initial_gamma = check_non_negative("gamma", gamma)
+        self.capacity_max = check_non_negative("capacity_max", capacity_max)
+        self.capacity_steps = check_positive_int("capacity_steps", capacity_steps)
+        super().__init__(latent_dim=latent_dim, input_shape=input_shape,
+                         architecture=architecture, likelihood=likelihood, beta=1.0,
+                         seed=seed, **kwargs)
+
+    def create_objective_state(self):
+        self.gamma = keras.Variable(self.initial_gamma, trainable=False, dtype="float32",
+                                    name="gamma")
+
+    def capacity(self):
+        """C(t) at the optimizer's current step (0 before compile)."""
+        if getattr(self, "optimizer", None) is None:
+            return tf.constant(0.0)
+        step = tf.cast(self.optimizer.iterations, "float32")
+        fraction = tf.minimum(1.0, step / float(self.capacity_steps))
+        return self.capacity_max * fraction
+
+    def regularization_terms(self, x, outputs, training=False):
+        return {"capacity": self.capacity()}
+
+    def total_loss(self, terms):
+        return terms["reconstruction"] + self.gamma * tf.abs(terms["kl"] - terms["capacity"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("beta", None)
+        config.update({"gamma": self.initial_gamma, "capacity_max": self.capacity_max,
+                       "capacity_steps": self.capacity_steps})
+        return config

@@ -1,0 +1,274 @@
+"""Shared machinery of the Gaussian-latent VAE family.
+
+A `GaussianLatentVAE` owns an encoder (images -> mean and log-variance of a
+diagonal Gaussian q(z|x)), a decoder (z -> logits of p(x|z)), the standard-normal
+prior p(z) and a custom `train_step`. Subclasses change only the objective by
+overriding `regularization_terms` and `total_loss`.
+
+Losses are the batch mean of per-image sums, in nats, as in the papers: the
+`reconstruction` metric is -E_q log p(x|z) per image and `kl` is
+KL(q(z|x) || p(z)) per image (Kingma & Welling 2014, Eq. 10).
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from kerasdis import losses
+from kerasdis import networks
+
+tfd = tfp.distributions
+
+# Log-variances are clipped to this range before use: it keeps exp(log_var) finite
+# for large beta, tiny batches and long runs (std from 4.5e-5 to 148).
+LOG_VAR_BOUNDS = (-20.0, 10.0)
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def check_non_negative(name, value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.") from None
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"`{name}` must be a non-negative number, got {value!r}.")
+    return number
+
+
+def unpack_images(data):
+    """Returns the images of a batch given as `x`, `(x,)`, `(x, y)` or `(x, y, w)`."""
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return x
+
+
+@keras.saving.register_keras_serializable(package="kerasdis")
+class GaussianLatentVAE(keras.Model):
+    """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
+
+    Loss (per image, batch mean): `reconstruction + beta * kl`. Subclasses add
+    terms; every term is reported as a Keras metric.
+
+    Args:
+        latent_dim: int. Number of latent dimensions. Defaults to `10`.
+        input_shape: tuple. Image shape `(H, W, C)`. Defaults to `(64, 64, 1)`.
+        architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al.
+            2018). Defaults to `"conv"`.
+        likelihood: str. `"bernoulli"`, `"gaussian"` (fixed scale
+            `kerasdis.losses.GAUSSIAN_SCALE`) or `"continuous_bernoulli"`.
+            Defaults to `"bernoulli"`.
+        beta: float. Weight of the KL term, kept as a non-trainable variable
+            `self.beta` that callbacks may change. Defaults to `1.0`.
+        seed: int or None. Seed of the reparameterisation noise. Defaults to `None`.
+    """
+
+    loss_term_names = ("loss", "reconstruction", "kl")
+
+    def __init__(
+        self,
+        latent_dim=10,
+        input_shape=(64, 64, 1),
+        architecture="conv",
+        likelihood="bernoulli",
+        beta=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        latent_dim = check_positive_int("latent_dim", latent_dim)
+        input_shape = networks.check_input_shape(input_shape, architecture)
+        losses.check_likelihood(likelihood)
+        beta = check_non_negative("beta", beta)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
+        super().__init__(**kwargs)
+
+        # === Layers ===
+        self.encoder = networks.build_encoder(input_shape, latent_dim, architecture)
+        self.decoder = networks.build_decoder(input_shape, latent_dim, architecture)
+
+        # === State ===
+        self.beta = keras.Variable(beta, trainable=False, dtype="float32", name="beta")
+        # Noise is drawn with stateless ops from (noise_seed, optimizer step), so a
+        # resumed or reloaded run draws exactly the noise it would have drawn.
+        initial_seed = int(seed) if seed is not None else int(np.random.randint(0, 2**31 - 1))
+        self.noise_seed = keras.Variable(initial_seed, trainable=False, dtype="int64",
+                                         name="noise_seed")
+
+        # === Config ===
+        self.latent_dim = latent_dim
+        self.image_shape = input_shape
+        self.architecture = architecture
+        self.likelihood = likelihood
+        self.initial_beta = beta
+        self.seed = None if seed is None else int(seed)
+
+        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in self.loss_term_names}
+        self.create_objective_state()
+        self.build((None,) + input_shape)
+
+    def create_objective_state(self):
+        """Creates a subclass's own layers and variables (before the model is built)."""
+
+    # ------------------------------------------------------------------ building
+    def build(self, input_shape=None):
+        # Sub-networks are functional models, built at construction.
+        self.built = True
+
+    def get_build_config(self):
+        return {"input_shape": (None,) + self.image_shape}
+
+    def build_from_config(self, config):
+        self.build(config.get("input_shape"))
+
+    # --------------------------------------------------------------- public API
+    def _as_images(self, x):
+        x = tf.convert_to_tensor(x)
+        if x.dtype == tf.uint8:
+            x = tf.cast(x, "float32") / 255.0  # uint8 images are accepted and scaled to [0, 1]
+        else:
+            x = tf.cast(x, "float32")
+        shape = tuple(x.shape)
+        if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"`x` must be images of shape [batch, {', '.join(map(str, self.image_shape))}], "
+                f"got shape {list(shape)}."
+            )
+        return x
+
+    def encode(self, x, training=False):
+        """Posterior parameters: returns `(mean, log_var)`, each `[batch, latent_dim]`."""
+        mean, log_var = self.encoder(self._as_images(x), training=training)
+        return mean, tf.clip_by_value(log_var, *LOG_VAR_BOUNDS)
+
+    def posterior(self, x):
+        """q(z|x) as a `tfd.MultivariateNormalDiag` with batch shape `[batch]`."""
+        mean, log_var = self.encode(x)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
+
+    def prior(self):
+        """p(z) = N(0, I) as a `tfd.MultivariateNormalDiag`."""
+        return tfd.MultivariateNormalDiag(loc=tf.zeros([self.latent_dim]))
+
+    def likelihood_distribution(self, z, training=False):
+        """p(x|z) over whole images (event shape `input_shape`)."""
+        z = tf.cast(tf.convert_to_tensor(z), "float32")
+        if z.shape.rank != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"`z` must have shape [batch, {self.latent_dim}], got {list(z.shape)}."
+            )
+        return losses.observation_distribution(self.decoder(z, training=training), self.likelihood)
+
+    # Name used by the metrics package.
+    def likelihood_of(self, z):
+        return self.likelihood_distribution(z)
+
+    def decode(self, z):
+        """Image means in [0, 1] for latents `z` `[batch, latent_dim]`."""
+        return self.likelihood_distribution(z).mean()
+
+    def reconstruct(self, x):
+        """Decoded posterior means: the deterministic reconstruction of `x`."""
+        mean, _ = self.encode(x)
+        return self.decode(mean)
+
+    def sample(self, n, seed=None):
+        """Decodes `n` draws from the prior; `seed` makes them reproducible."""
+        n = check_positive_int("n", n)
+        z = keras.random.normal((n, self.latent_dim), seed=seed)
+        return self.decode(z)
+
+    def call(self, x, training=False):
+        """`model(x)` reconstructs `x` from the posterior mean."""
+        mean, _ = self.encode(x, training=training)
+        return self.likelihood_distribution(mean, training=training).mean()
+
+    # ------------------------------------------------------------- the objective
+    def step_seed(self, stream=0):
+        """A stateless seed `[2]` for the current optimizer step, replica and `stream`."""
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else tf.constant(0, tf.int64)
+        seed = tf.stack([tf.cast(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
+        replica = tf.distribute.get_replica_context()
+        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
+        return tf.random.experimental.stateless_fold_in(
+            seed, tf.cast(stream * 1024 + replica_id, tf.int64)
+        )
+
+    def reparameterize(self, mean, log_var):
+        eps = tf.random.stateless_normal(tf.shape(mean), seed=self.step_seed(0), dtype=mean.dtype)
+        return mean + tf.exp(0.5 * log_var) * eps
+
+    def forward(self, x, training=False):
+        """One stochastic pass: posterior parameters, a sample z and the decoder logits."""
+        mean, log_var = self.encode(x, training=training)
+        z = self.reparameterize(mean, log_var)
+        logits = self.decoder(z, training=training)
+        return {"mean": mean, "log_var": log_var, "z": z, "logits": logits}
+
+    def regularization_terms(self, x, outputs, training=False):
+        """Extra terms of a subclass's objective (dict of scalars). None here."""
+        return {}
+
+    def total_loss(self, terms):
+        """The objective from the named terms (batch means). Here: rec + beta * kl."""
+        return terms["reconstruction"] + self.beta * terms["kl"]
+
+    def compute_terms(self, x, training=False):
+        """All loss terms of a batch as scalars, including `loss`."""
+        outputs = self.forward(x, training=training)
+        log_px = losses.observation_distribution(outputs["logits"], self.likelihood).log_prob(x)
+        terms = {
+            "reconstruction": -tf.reduce_mean(log_px),
+            "kl": tf.reduce_mean(losses.gaussian_kl(outputs["mean"], outputs["log_var"])),
+        }
+        terms.update(self.regularization_terms(x, outputs, training=training))
+        terms["loss"] = self.total_loss(terms)
+        return terms
+
+    # ------------------------------------------------------------ Keras plumbing
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.loss_trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+
+    def _check_batch(self, x):
+        """Trace-time check of a training batch; returns float32 images."""
+        return self._as_images(x)
+
+    def train_step(self, data):
+        x = self._check_batch(unpack_images(data))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(x, training=True)
+            # Gradients are summed over replicas: scale so the update equals one device's.
+            scaled_loss = terms["loss"] / replicas
+        grads = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        x = self._check_batch(unpack_images(data))
+        return self._update_trackers(self.compute_terms(x, training=False))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "latent_dim": self.latent_dim,
+                "input_shape": list(self.image_shape),
+                "architecture": self.architecture,
+                "likelihood": self.likelihood,
+                "beta": self.initial_beta,
+                "seed": self.seed,
+            }
+        )
+        return config

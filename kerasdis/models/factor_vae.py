@@ -1,0 +1,175 @@
+"""FactorVAE: Kim & Mnih 2018, "Disentangling by Factorising".
+
+A discriminator D tells samples of q(z) from samples of prod_j q(z_j), obtained by
+permuting every latent dimension independently across a batch (Algorithm 1,
+`permute_dims`). Its logit difference estimates the total correlation (density
+ratio trick), which the VAE is penalised with (Eq. 2):
+
+    VAE loss  = reconstruction + KL + γ · E_q(z)[log D(z) − log(1 − D(z))]
+    D loss    = −½ (E_q(z)[log D(z)] + E_perm[log(1 − D(z̃))])
+
+Each training batch is split in two halves: codes of the first half are the
+"real" samples of the discriminator, codes of the second half are permuted to
+make the "fake" ones, so the permuted codes are independent of the real ones.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasdis import networks
+from kerasdis.models.base import (
+    GaussianLatentVAE,
+    check_non_negative,
+    check_positive_int,
+    unpack_images,
+)
+
+
+def permute_dims(z, seed=(0, 0)):
+    """Permutes each column of `z` `[B, D]` independently over the batch (Kim & Mnih, Alg. 1).
+
+    `seed` is a stateless seed: an int or a shape-[2] integer tensor.
+    """
+    if isinstance(seed, int):
+        seed = (seed, 0)
+    noise = tf.random.stateless_uniform(tf.shape(z), seed=seed)
+    order = tf.argsort(noise, axis=0)
+    return tf.transpose(tf.gather(tf.transpose(z), tf.transpose(order), batch_dims=1))
+
+
+def default_vae_optimizer():
+    return keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.999)
+
+
+def default_discriminator_optimizer():
+    return keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
+
+
+@keras.saving.register_keras_serializable(package="kerasdis")
+class FactorVAE(GaussianLatentVAE):
+    """FactorVAE (Kim & Mnih 2018, Eq. 2) with its total-correlation discriminator.
+
+    Loss per image (batch mean, nats): `reconstruction + kl + gamma * tc`, where
+    `tc` is the discriminator's estimate mean(logit_real − logit_fake). Reports
+    `loss`, `reconstruction`, `kl`, `tc`, `disc_loss` and `disc_accuracy`.
+
+    Two optimizers: `compile(optimizer=..., discriminator_optimizer=...)`; both
+    default to the paper's Adam settings (VAE: 1e-4, β=(0.9, 0.999);
+    discriminator: 1e-4, β=(0.5, 0.9)) and both are saved with the model.
+    `model.optimizer.iterations` counts training steps. Batches need at least 4
+    images (two halves of at least 2).
+
+    Args:
+        latent_dim: int. Number of latent dimensions. Defaults to `10`.
+        gamma: float. Weight of the total correlation. Defaults to `35.0`
+            (Kim & Mnih's dSprites setting is γ = 35; disentanglement_lib sweeps 10-100).
+        discriminator_units: int. Width of the 6 hidden layers. Defaults to `1000`.
+        input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
+    """
+
+    loss_term_names = ("loss", "reconstruction", "kl", "tc", "disc_loss", "disc_accuracy")
+
+    def __init__(self, latent_dim=10, gamma=35.0, discriminator_units=1000,
+                 input_shape=(64, 64, 1), architecture="conv", likelihood="bernoulli",
+                 seed=None, **kwargs):
+        kwargs.pop("beta", None)
+        # === Config ===
+        self.initial_gamma = check_non_negative("gamma", gamma)
+        self.discriminator_units = check_positive_int("discriminator_units", discriminator_units)
+        self.discriminator_optimizer = None
+        super().__init__(latent_dim=latent_dim, input_shape=input_shape,
+                         architecture=architecture, likelihood=likelihood, beta=1.0,
+                         seed=seed, **kwargs)
+
+    def create_objective_state(self):
+        # === Layers ===
+        self.discriminator = networks.build_discriminator(
+            self.latent_dim, units=self.discriminator_units
+        )
+        # === State ===
+        self.gamma = keras.Variable(self.initial_gamma, trainable=False, dtype="float32",
+                                    name="gamma")
+
+    # ------------------------------------------------------------- compilation
+    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
+        optimizer = keras.optimizers.get(optimizer) if optimizer else default_vae_optimizer()
+        discriminator_optimizer = (keras.optimizers.get(discriminator_optimizer)
+                                   if discriminator_optimizer else default_discriminator_optimizer())
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
+            self.discriminator_optimizer
+        )
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
+        disc = keras.saving.deserialize_keras_object(config.pop("discriminator_optimizer", None))
+        self.compile(optimizer=optimizer, discriminator_optimizer=disc)
+        # Build both so the saved optimizer states can be loaded into them.
+        self.optimizer.build(self.vae_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def vae_variables(self):
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    # ---------------------------------------------------------------- training
+    def _check_batch(self, x):
+        x = super()._check_batch(x)
+        if x.shape[0] is not None and x.shape[0] < 4:
+            raise ValueError(
+                f"FactorVAE needs batches of at least 4 images (two halves), got {x.shape[0]}."
+            )
+        return x
+
+    def regularization_terms(self, x, outputs, training=False):
+        z = outputs["z"]
+        half = tf.shape(z)[0] // 2
+        logits_real = self.discriminator(z, training=training)
+        tc = tf.reduce_mean(logits_real[:, 0] - logits_real[:, 1])
+        # The discriminator's view: real = first half, fake = permuted second half.
+        z_fixed = tf.stop_gradient(z)
+        z_real = z_fixed[:half]
+        z_fake = permute_dims(z_fixed[half : 2 * half], seed=self.step_seed(1))
+        logits = self.discriminator(tf.concat([z_real, z_fake], axis=0), training=training)
+        labels = tf.concat([tf.zeros([half], tf.int32), tf.ones([half], tf.int32)], axis=0)
+        disc_loss = tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        )
+        accuracy = tf.reduce_mean(
+            tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels), "float32")
+        )
+        return {"tc": tc, "disc_loss": disc_loss, "disc_accuracy": accuracy}
+
+    def total_loss(self, terms):
+        return terms["reconstruction"] + terms["kl"] + self.gamma * terms["tc"]
+
+    def train_step(self, data):
+        x = self._check_batch(unpack_images(data))
+        if self.discriminator_optimizer is None:
+            raise ValueError("FactorVAE.compile() must be called before training.")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        vae_vars = self.vae_variables
+        disc_vars = self.discriminator.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            terms = self.compute_terms(x, training=True)
+            vae_loss = terms["loss"] / replicas
+            disc_loss = terms["disc_loss"] / replicas
+        vae_grads = tape.gradient(vae_loss, vae_vars)
+        disc_grads = tape.gradient(disc_loss, disc_vars)
+        del tape
+        self.optimizer.apply(vae_grads, vae_vars)
+        self.discriminator_optimizer.apply(disc_grads, disc_vars)
+        return self._update_trackers(terms)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("beta", None)
+        config.update({"gamma": self.initial_gamma,
+                       "discriminator_units": self.discriminator_units})
+        return config

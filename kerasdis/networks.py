@@ -1,0 +1,121 @@
+"""Encoder, decoder and discriminator builders.
+
+Two architectures are provided, both as functional `keras.Model`s:
+
+- `"conv"`: the convolutional encoder/decoder of Locatello et al. 2019
+  ("Challenging Common Assumptions in the Unsupervised Learning of Disentangled
+  Representations", Table 1; disentanglement_lib `conv_encoder` and
+  `deconv_decoder`), the common architecture of the disentanglement literature
+  (Burgess et al. 2018 use the same layout). Inputs are 64x64xC.
+- `"mlp"`: the fully connected networks of Chen et al. 2018 ("Isolating Sources of
+  Disentanglement in VAEs", Appendix, dSprites): 1200-1200 ReLU encoder and
+  1200-1200-1200 tanh decoder. Works for any input shape.
+
+Encoders map images to `(mean, log_var)` of a diagonal Gaussian; decoders map
+latents to per-pixel parameters (logits) of the observation model.
+"""
+
+import math
+
+import keras
+from keras import layers
+
+ARCHITECTURES = ("conv", "mlp")
+
+
+def _check_architecture(architecture):
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}."
+        )
+
+
+def check_input_shape(input_shape, architecture):
+    """Validates `input_shape` (H, W, C) for the given architecture and returns a tuple."""
+    _check_architecture(architecture)
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`input_shape` must be a tuple (height, width, channels), got {input_shape!r}."
+        ) from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels) with positive sizes, got {input_shape!r}."
+        )
+    if architecture == "conv" and shape[:2] != (64, 64):
+        raise ValueError(
+            f"`input_shape` must be (64, 64, C) for architecture='conv' (the Locatello et al. "
+            f"network), got {input_shape!r}. Use architecture='mlp' for other sizes."
+        )
+    return shape
+
+
+def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="encoder"):
+    """Builds an encoder `images -> (mean, log_var)`.
+
+    Args:
+        input_shape: tuple `(height, width, channels)`. Defaults to `(64, 64, 1)`.
+        latent_dim: int. Number of latent dimensions. Defaults to `10`.
+        architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
+        name: str. Model name.
+
+    Returns:
+        A functional `keras.Model` with two outputs of shape `[batch, latent_dim]`.
+    """
+    input_shape = check_input_shape(input_shape, architecture)
+    images = keras.Input(shape=input_shape, name="images")
+    if architecture == "conv":
+        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv1")(images)
+        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv2")(h)
+        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv3")(h)
+        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv4")(h)
+        h = layers.Flatten(name="flatten")(h)
+        h = layers.Dense(256, activation="relu", name="fc")(h)
+    else:
+        h = layers.Flatten(name="flatten")(images)
+        h = layers.Dense(1200, activation="relu", name="fc1")(h)
+        h = layers.Dense(1200, activation="relu", name="fc2")(h)
+    mean = layers.Dense(latent_dim, name="mean")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(images, [mean, log_var], name=name)
+
+
+def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="decoder"):
+    """Builds a decoder `z -> logits` of the observation model, shaped like the images.
+
+    Args:
+        output_shape: tuple `(height, width, channels)` of the images. Defaults to `(64, 64, 1)`.
+        latent_dim: int. Number of latent dimensions. Defaults to `10`.
+        architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
+        name: str. Model name.
+    """
+    output_shape = check_input_shape(output_shape, architecture)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    if architecture == "conv":
+        h = layers.Dense(256, activation="relu", name="fc1")(z)
+        h = layers.Dense(1024, activation="relu", name="fc2")(h)
+        h = layers.Reshape((4, 4, 64), name="reshape")(h)
+        h = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu", name="deconv1")(h)
+        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv2")(h)
+        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv3")(h)
+        logits = layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same", name="logits")(h)
+    else:
+        h = layers.Dense(1200, activation="tanh", name="fc1")(z)
+        h = layers.Dense(1200, activation="tanh", name="fc2")(h)
+        h = layers.Dense(1200, activation="tanh", name="fc3")(h)
+        h = layers.Dense(math.prod(output_shape), name="logits_flat")(h)
+        logits = layers.Reshape(output_shape, name="logits")(h)
+    return keras.Model(z, logits, name=name)
+
+
+def build_discriminator(latent_dim=10, units=1000, depth=6, name="discriminator"):
+    """The FactorVAE discriminator (Kim & Mnih 2018, Appendix): 6 dense layers of 1000
+    units with leaky ReLU (slope 0.2) and 2 logits (real q(z) vs. permuted codes)."""
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i in range(depth):
+        h = layers.Dense(units, name=f"fc{i + 1}")(h)
+        h = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i + 1}")(h)
+    logits = layers.Dense(2, name="logits")(h)
+    return keras.Model(z, logits, name=name)

@@ -1,0 +1,23 @@
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+
+def squares(n, seed=0, size=64):
+    """Binary images of random axis-aligned squares: a tiny stand-in dataset."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, 1), np.float32)
+    for i in range(n):
+        side = rng.integers(size // 8, size // 3)
+        top, left = rng.integers(0, size - side, 2)
+        images[i, top : top + side, left : left + side] = 1.0
+    return images
+
+
+@pytest.fixture(scope="session")
+def binary_images():
+    return squares(256, seed=0)

@@ -1,0 +1,189 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import kerasdis as kd
+
+ALL_MODELS = {
+    "vae": lambda: kd.models.VAE(seed=0),
+    "beta_vae": lambda: kd.models.BetaVAE(beta=4.0, seed=0),
+    "annealed_vae": lambda: kd.models.AnnealedVAE(capacity_steps=100, seed=0),
+    "beta_tcvae_mss": lambda: kd.models.BetaTCVAE(beta=6.0, dataset_size=737_280, seed=0),
+    "beta_tcvae_mws": lambda: kd.models.BetaTCVAE(beta=6.0, dataset_size=737_280, estimator="mws", seed=0),
+    "factor_vae": lambda: kd.models.FactorVAE(seed=0),
+    "dip_vae_i": lambda: kd.models.DIPVAE(variant="i", seed=0),
+    "dip_vae_ii": lambda: kd.models.DIPVAE(variant="ii", seed=0),
+}
+
+EXPECTED_TERMS = {
+    "annealed_vae": {"capacity"},
+    "beta_tcvae_mss": {"mi", "tc", "dwkl"},
+    "beta_tcvae_mws": {"mi", "tc", "dwkl"},
+    "factor_vae": {"tc", "disc_loss", "disc_accuracy"},
+    "dip_vae_i": {"dip", "dip_offdiag", "dip_diag"},
+    "dip_vae_ii": {"dip", "dip_offdiag", "dip_diag"},
+}
+
+
+def test_conv_parameter_count_matches_locatello():
+    # Encoder: conv 4x4x32 (544) + 4x4x32 (16,416) + 2x2x64 (8,256) + 2x2x64 (16,448)
+    #   + FC 1024->256 (262,400) + two heads 256->10 (5,140) = 309,204.
+    # Decoder: FC 10->256 (2,816) + 256->1024 (263,168) + deconv 4x4x64 (65,600)
+    #   + 4x4x32 (32,800) + 4x4x32 (16,416) + 4x4x1 (513) = 381,313.
+    encoder = kd.networks.build_encoder((64, 64, 1), 10, "conv")
+    decoder = kd.networks.build_decoder((64, 64, 1), 10, "conv")
+    assert encoder.count_params() == 309_204
+    assert decoder.count_params() == 381_313
+    model = kd.models.BetaVAE()
+    assert sum(math.prod(w.shape) for w in model.trainable_weights) == 690_517
+
+
+def test_mlp_architecture_any_shape():
+    model = kd.models.VAE(input_shape=(28, 28, 1), architecture="mlp", latent_dim=3)
+    mean, log_var = model.encode(np.zeros((2, 28, 28, 1), np.float32))
+    assert mean.shape == (2, 3) and log_var.shape == (2, 3)
+    assert model.decode(np.zeros((2, 3), np.float32)).shape == (2, 28, 28, 1)
+
+
+def test_factor_vae_discriminator_layout():
+    disc = kd.networks.build_discriminator(10)
+    dense = [l for l in disc.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == [1000] * 6 + [2]
+
+
+@pytest.mark.parametrize("name", ["vae", "beta_vae"])
+def test_fit_lowers_the_loss(name, binary_images):
+    model = ALL_MODELS[name]()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(binary_images, batch_size=32, epochs=4, shuffle=False, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.8 * losses[0]
+    assert {"loss", "reconstruction", "kl"} <= set(history.history)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_MODELS))
+def test_every_model_trains_and_reports_its_terms(name, binary_images):
+    model = ALL_MODELS[name]()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(binary_images[:128], batch_size=32, epochs=2, shuffle=False, verbose=0)
+    names = {"loss", "reconstruction", "kl"} | EXPECTED_TERMS.get(name, set())
+    assert names <= set(history.history)
+    for key in names:
+        assert np.all(np.isfinite(history.history[key])), key
+    assert history.history["reconstruction"][-1] < history.history["reconstruction"][0]
+    ev = model.evaluate(binary_images[:64], batch_size=32, verbose=0, return_dict=True)
+    assert names <= set(ev)
+
+
+def test_public_api_shapes(binary_images):
+    model = kd.models.BetaVAE(latent_dim=6, seed=0)
+    x = binary_images[:5]
+    mean, log_var = model.encode(x)
+    assert mean.shape == (5, 6) and log_var.shape == (5, 6)
+    q = model.posterior(x)
+    assert q.batch_shape == (5,) and q.event_shape == (6,)
+    out = model.decode(np.zeros((5, 6), np.float32))
+    assert out.shape == (5, 64, 64, 1)
+    assert float(np.min(out)) >= 0 and float(np.max(out)) <= 1
+    assert model.reconstruct(x).shape == x.shape
+    s1, s2 = model.sample(3, seed=7), model.sample(3, seed=7)
+    np.testing.assert_array_equal(s1, s2)
+    assert model(x).shape == x.shape
+    # uint8 images are accepted and scaled to [0, 1]
+    np.testing.assert_allclose(model.encode((x * 255).astype(np.uint8))[0], mean, atol=1e-5)
+
+
+def test_annealed_vae_capacity_follows_the_step_count(binary_images):
+    model = kd.models.AnnealedVAE(capacity_max=20.0, capacity_steps=8, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0)  # 4 steps
+    assert float(model.capacity()) == pytest.approx(10.0)
+    model.fit(binary_images[:128], batch_size=16, epochs=1, verbose=0)  # 12 steps
+    assert float(model.capacity()) == pytest.approx(20.0)
+
+
+def test_factor_vae_permute_dims_permutes_each_column():
+    from kerasdis.models.factor_vae import permute_dims
+
+    z = np.arange(40, dtype=np.float32).reshape(10, 4)
+    out = permute_dims(z, seed=3).numpy()
+    for j in range(4):
+        assert sorted(out[:, j]) == sorted(z[:, j])
+    orders = [tuple(np.argsort(out[:, j])) for j in range(4)]
+    assert len(set(orders)) > 1  # columns are permuted independently
+
+
+def test_beta_annealing_uses_the_optimizer_step(binary_images):
+    model = kd.models.BetaVAE(beta=4.0, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    annealing = kd.callbacks.BetaAnnealing(target=4.0, steps=10)
+    model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0, callbacks=[annealing])
+    # β is set at the start of each batch: the last of 4 batches ran at step 3.
+    assert float(model.beta.numpy()) == pytest.approx(4.0 * 3 / 10)
+    # A new fit (as after a resume) continues from the optimizer's step count.
+    model.fit(binary_images[:32], batch_size=16, epochs=1, verbose=0, callbacks=[annealing])
+    assert float(model.beta.numpy()) == pytest.approx(4.0 * 5 / 10)
+    assert annealing.value_at(1000) == 4.0
+
+
+def test_weight_annealing_drives_other_weights(binary_images):
+    model = kd.models.FactorVAE(gamma=10.0, seed=0)
+    model.compile()
+    cb = kd.callbacks.WeightAnnealing("gamma", target=10.0, steps=2)
+    model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0, callbacks=[cb])
+    assert float(model.gamma.numpy()) == pytest.approx(10.0)
+    bad = kd.callbacks.WeightAnnealing("capacity_max", target=1.0, steps=2)
+    with pytest.raises(ValueError, match="weight"):
+        model.fit(binary_images[:16], batch_size=16, epochs=1, verbose=0, callbacks=[bad])
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: kd.models.VAE(latent_dim=0), "latent_dim"),
+        (lambda: kd.models.VAE(latent_dim=2.5), "latent_dim"),
+        (lambda: kd.models.BetaVAE(beta=-1.0), "beta"),
+        (lambda: kd.models.VAE(likelihood="poisson"), "likelihood"),
+        (lambda: kd.models.VAE(architecture="resnet"), "architecture"),
+        (lambda: kd.models.VAE(input_shape=(32, 32, 1)), "input_shape"),
+        (lambda: kd.models.VAE(input_shape=(64, 64)), "input_shape"),
+        (lambda: kd.models.BetaTCVAE(), "dataset_size"),
+        (lambda: kd.models.BetaTCVAE(dataset_size=0), "dataset_size"),
+        (lambda: kd.models.BetaTCVAE(dataset_size=10, estimator="iwae"), "estimator"),
+        (lambda: kd.models.BetaTCVAE(dataset_size=10, gamma=-1), "gamma"),
+        (lambda: kd.models.DIPVAE(variant="iii"), "variant"),
+        (lambda: kd.models.DIPVAE(lambda_od=-1), "lambda_od"),
+        (lambda: kd.models.FactorVAE(gamma=-2), "gamma"),
+        (lambda: kd.models.AnnealedVAE(capacity_max=-1), "capacity_max"),
+        (lambda: kd.callbacks.BetaAnnealing(target=4.0, steps=0), "steps"),
+        (lambda: kd.callbacks.BetaAnnealing(target=-4.0, steps=10), "target"),
+    ],
+)
+def test_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_wrong_image_shape_is_refused_before_training():
+    model = kd.models.VAE()
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="x"):
+        model.fit(np.zeros((8, 32, 32, 1), np.float32), batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="shape"):
+        model.encode(np.zeros((8, 64, 64), np.float32))
+    with pytest.raises(ValueError, match="z"):
+        model.decode(np.zeros((2, 3), np.float32))
+
+
+def test_tiny_batches_refused_by_batch_estimators():
+    x = np.zeros((4, 64, 64, 1), np.float32)
+    tc = kd.models.BetaTCVAE(dataset_size=10)
+    tc.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="at least 2"):
+        tc.fit(x, batch_size=1, verbose=0)
+    fv = kd.models.FactorVAE()
+    fv.compile()
+    with pytest.raises(ValueError, match="at least 4"):
+        fv.fit(x, batch_size=2, verbose=0)

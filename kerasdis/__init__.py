@@ -11,6 +11,9 @@ from kerasdis import losses  # noqa: E402
 from kerasdis import metrics  # noqa: E402
 from kerasdis import models  # noqa: E402
 from kerasdis import networks  # noqa: E402
+from kerasdis import training  # noqa: E402
+from kerasdis import viz  # noqa: E402
 from kerasdis.version import __version__  # noqa: E402
 
-__all__ = ["callbacks", "data", "export", "losses", "metrics", "models", "networks", "__version__"]
+__all__ = ["callbacks", "data", "export", "losses", "metrics", "models", "networks", "training", "viz",
+           "__version__"]

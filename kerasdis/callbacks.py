@@ -66,3 +66,85 @@ class BetaAnnealing(WeightAnnealing):
 
     def __init__(self, target, steps, start=0.0):
         super().__init__("beta", target=target, steps=steps, start=start)
+
+
+class TraversalLogger(keras.callbacks.Callback):
+    """Writes latent traversals and reconstructions to TensorBoard at epoch end.
+
+    Every `every_n_epochs` epochs, writes `kerasdis.viz.traversal_grid` of the
+    first of `images` (rows ordered by KL over all of `images`) under the tag
+    `"traversals"` and `kerasdis.viz.reconstructions` of `images` under
+    `"reconstructions"`, as `tf.summary.image` summaries at step `epoch`, into
+    an event file in `log_dir` (open it with `tensorboard --logdir log_dir`).
+    Without `images` the traversal starts from a fixed prior draw and no
+    reconstructions are written.
+
+    Args:
+        log_dir: str. Folder of the event file.
+        images: a small batch of fixed images `[n, H, W, C]` (8-16), or `None`.
+        every_n_epochs: int >= 1. Defaults to `1`.
+        steps: int >= 2. Values per traversal row. Defaults to `11`.
+        limits: `(lo, hi)` or `"posterior"`, see `traversal_grid`. Defaults to `(-2, 2)`.
+
+    Example:
+
+    ```python
+    x = ds.images(ds.sample_factors(8, seed=0))
+    model.fit(train, epochs=10, steps_per_epoch=500,
+              callbacks=[kd.callbacks.TraversalLogger("logs/run1", images=x)])
+    ```
+    """
+
+    def __init__(self, log_dir, images=None, every_n_epochs=1, steps=11, limits=(-2, 2)):
+        super().__init__()
+        import numpy as np
+
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int) \
+                or every_n_epochs < 1:
+            raise ValueError(
+                f"`every_n_epochs` must be a positive integer, got {every_n_epochs!r}."
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"`steps` must be an integer >= 2, got {steps!r}.")
+        from kerasdis import viz
+
+        limits = viz._check_limits(limits)
+        if limits == "posterior" and images is None:
+            raise ValueError("`limits`='posterior' needs `images`.")
+        self.log_dir = str(log_dir)
+        self.images = None if images is None else np.asarray(images)
+        self.every_n_epochs = every_n_epochs
+        self.steps = steps
+        self.limits = limits
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        from kerasdis import viz
+
+        if self.images is not None:  # fail before training on bad images
+            viz._check_images(self.model, self.images, name="images")
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        import tensorflow as tf
+
+        from kerasdis import viz
+
+        grid = viz.traversal_grid(self.model, x=self.images, steps=self.steps,
+                                  limits=self.limits)
+        with self._writer.as_default():
+            tf.summary.image("traversals", grid[None], step=epoch)
+            if self.images is not None:
+                recon = viz.reconstructions(self.model, self.images)
+                tf.summary.image("reconstructions", recon[None], step=epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

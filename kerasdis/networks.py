@@ -30,6 +30,17 @@ def _check_architecture(architecture):
         )
 
 
+def _initializers(seed):
+    """Yields kernel initializers: Glorot uniform (the Keras default), seeded per layer."""
+    index = 0
+    while True:
+        if seed is None:
+            yield "glorot_uniform"
+        else:
+            yield keras.initializers.GlorotUniform(seed=int(seed) * 100 + index)
+        index += 1
+
+
 def check_input_shape(input_shape, architecture):
     """Validates `input_shape` (H, W, C) for the given architecture and returns a tuple."""
     _check_architecture(architecture)
@@ -51,7 +62,8 @@ def check_input_shape(input_shape, architecture):
     return shape
 
 
-def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="encoder"):
+def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="encoder",
+                  seed=None):
     """Builds an encoder `images -> (mean, log_var)`.
 
     Args:
@@ -59,29 +71,36 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
         architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
         name: str. Model name.
+        seed: int or None. Seeds the weight initialisation. Defaults to `None`.
 
     Returns:
         A functional `keras.Model` with two outputs of shape `[batch, latent_dim]`.
     """
     input_shape = check_input_shape(input_shape, architecture)
+    init = _initializers(seed)
     images = keras.Input(shape=input_shape, name="images")
     if architecture == "conv":
-        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv1")(images)
-        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv2")(h)
-        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv3")(h)
-        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv4")(h)
+        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv1",
+            kernel_initializer=next(init))(images)
+        h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv2",
+            kernel_initializer=next(init))(h)
+        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv3",
+            kernel_initializer=next(init))(h)
+        h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv4",
+            kernel_initializer=next(init))(h)
         h = layers.Flatten(name="flatten")(h)
-        h = layers.Dense(256, activation="relu", name="fc")(h)
+        h = layers.Dense(256, activation="relu", name="fc", kernel_initializer=next(init))(h)
     else:
         h = layers.Flatten(name="flatten")(images)
-        h = layers.Dense(1200, activation="relu", name="fc1")(h)
-        h = layers.Dense(1200, activation="relu", name="fc2")(h)
-    mean = layers.Dense(latent_dim, name="mean")(h)
-    log_var = layers.Dense(latent_dim, name="log_var")(h)
+        h = layers.Dense(1200, activation="relu", name="fc1", kernel_initializer=next(init))(h)
+        h = layers.Dense(1200, activation="relu", name="fc2", kernel_initializer=next(init))(h)
+    mean = layers.Dense(latent_dim, name="mean", kernel_initializer=next(init))(h)
+    log_var = layers.Dense(latent_dim, name="log_var", kernel_initializer=next(init))(h)
     return keras.Model(images, [mean, log_var], name=name)
 
 
-def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="decoder"):
+def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="decoder",
+                  seed=None):
     """Builds a decoder `z -> logits` of the observation model, shaped like the images.
 
     Args:
@@ -89,33 +108,41 @@ def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", 
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
         architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
         name: str. Model name.
+        seed: int or None. Seeds the weight initialisation. Defaults to `None`.
     """
     output_shape = check_input_shape(output_shape, architecture)
+    init = _initializers(seed)
     z = keras.Input(shape=(latent_dim,), name="z")
     if architecture == "conv":
-        h = layers.Dense(256, activation="relu", name="fc1")(z)
-        h = layers.Dense(1024, activation="relu", name="fc2")(h)
+        h = layers.Dense(256, activation="relu", name="fc1", kernel_initializer=next(init))(z)
+        h = layers.Dense(1024, activation="relu", name="fc2", kernel_initializer=next(init))(h)
         h = layers.Reshape((4, 4, 64), name="reshape")(h)
-        h = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu", name="deconv1")(h)
-        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv2")(h)
-        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv3")(h)
-        logits = layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same", name="logits")(h)
+        h = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu", name="deconv1",
+            kernel_initializer=next(init))(h)
+        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv2",
+            kernel_initializer=next(init))(h)
+        h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv3",
+            kernel_initializer=next(init))(h)
+        logits = layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same", name="logits",
+            kernel_initializer=next(init))(h)
     else:
-        h = layers.Dense(1200, activation="tanh", name="fc1")(z)
-        h = layers.Dense(1200, activation="tanh", name="fc2")(h)
-        h = layers.Dense(1200, activation="tanh", name="fc3")(h)
-        h = layers.Dense(math.prod(output_shape), name="logits_flat")(h)
+        h = layers.Dense(1200, activation="tanh", name="fc1", kernel_initializer=next(init))(z)
+        h = layers.Dense(1200, activation="tanh", name="fc2", kernel_initializer=next(init))(h)
+        h = layers.Dense(1200, activation="tanh", name="fc3", kernel_initializer=next(init))(h)
+        h = layers.Dense(math.prod(output_shape), name="logits_flat",
+            kernel_initializer=next(init))(h)
         logits = layers.Reshape(output_shape, name="logits")(h)
     return keras.Model(z, logits, name=name)
 
 
-def build_discriminator(latent_dim=10, units=1000, depth=6, name="discriminator"):
+def build_discriminator(latent_dim=10, units=1000, depth=6, name="discriminator", seed=None):
     """The FactorVAE discriminator (Kim & Mnih 2018, Appendix): 6 dense layers of 1000
     units with leaky ReLU (slope 0.2) and 2 logits (real q(z) vs. permuted codes)."""
+    init = _initializers(seed)
     z = keras.Input(shape=(latent_dim,), name="z")
     h = z
     for i in range(depth):
-        h = layers.Dense(units, name=f"fc{i + 1}")(h)
+        h = layers.Dense(units, name=f"fc{i + 1}", kernel_initializer=next(init))(h)
         h = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i + 1}")(h)
-    logits = layers.Dense(2, name="logits")(h)
+    logits = layers.Dense(2, name="logits", kernel_initializer=next(init))(h)
     return keras.Model(z, logits, name=name)

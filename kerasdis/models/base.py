@@ -87,15 +87,20 @@ class GaussianLatentVAE(keras.Model):
             raise ValueError(f"`seed` must be an int or None, got {seed!r}.")
         super().__init__(**kwargs)
 
+        # `seed` fixes the initial weights and all training noise; None draws one.
+        initial_seed = int(seed) if seed is not None else int(np.random.randint(0, 2**20))
+        self.initial_seed = initial_seed
+
         # === Layers ===
-        self.encoder = networks.build_encoder(input_shape, latent_dim, architecture)
-        self.decoder = networks.build_decoder(input_shape, latent_dim, architecture)
+        self.encoder = networks.build_encoder(input_shape, latent_dim, architecture,
+                                              seed=3 * initial_seed)
+        self.decoder = networks.build_decoder(input_shape, latent_dim, architecture,
+                                              seed=3 * initial_seed + 1)
 
         # === State ===
         self.beta = keras.Variable(beta, trainable=False, dtype="float32", name="beta")
         # Noise is drawn with stateless ops from (noise_seed, optimizer step), so a
         # resumed or reloaded run draws exactly the noise it would have drawn.
-        initial_seed = int(seed) if seed is not None else int(np.random.randint(0, 2**31 - 1))
         self.noise_seed = keras.Variable(initial_seed, trainable=False, dtype="int64",
                                          name="noise_seed")
 
@@ -258,6 +263,23 @@ class GaussianLatentVAE(keras.Model):
     def test_step(self, data):
         x = self._check_batch(unpack_images(data))
         return self._update_trackers(self.compute_terms(x, training=False))
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def from_preset(cls, preset):
+        """Loads a preset: a zoo name (`kd.zoo.list()`), a preset directory, or a URL.
+
+        The weights' sha256 is verified; the loaded model must be an instance of `cls`.
+        """
+        from kerasdis import zoo
+
+        return zoo.load(preset, expected_class=cls)
+
+    def save_to_preset(self, preset_dir, metadata=None):
+        """Writes a preset directory (`config.json`, `model.weights.h5`, `metadata.json`)."""
+        from kerasdis import zoo
+
+        return zoo.save_to_preset(self, preset_dir, metadata=metadata)
 
     def get_config(self):
         config = super().get_config()

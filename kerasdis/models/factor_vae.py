@@ -84,7 +84,7 @@ class FactorVAE(GaussianLatentVAE):
     def create_objective_state(self):
         # === Layers ===
         self.discriminator = networks.build_discriminator(
-            self.latent_dim, units=self.discriminator_units
+            self.latent_dim, units=self.discriminator_units, seed=3 * self.initial_seed + 2
         )
         # === State ===
         self.gamma = keras.Variable(self.initial_gamma, trainable=False, dtype="float32",

@@ -1,0 +1,289 @@
+"""Resumable training runs: the code path behind `kerasdis train` and the zoo recipes.
+
+A run is described by a *recipe*, a JSON-serialisable dict:
+
+```python
+recipe = {
+    "model": "beta_tcvae",               # a name of MODELS
+    "model_args": {"beta": 6.0, "estimator": "mss"},
+    "dataset": "dsprites",
+    "steps": 30_000, "batch_size": 64, "learning_rate": 1e-4, "seed": 0,
+    "checkpoint_every": 2_000,
+    "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
+}
+```
+
+Training batches are drawn i.i.d. (with replacement) from the dataset, batch `s`
+from a stateless generator seeded by `(seed, s)`, as disentanglement_lib samples
+its observations. The batch of every step is therefore a pure function of the
+seed and the step, and the model's noise is too (see `GaussianLatentVAE.step_seed`),
+so a run resumed from its last checkpoint continues exactly as an uninterrupted
+run would. Checkpoints (`checkpoint.keras` with the optimizer state and
+`state.json`) are written to a temporary file and renamed into place.
+"""
+
+import json
+import math
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasdis import data as kd_data
+from kerasdis import models as kd_models
+from kerasdis.callbacks import BetaAnnealing
+
+MODELS = {
+    "vae": kd_models.VAE,
+    "beta_vae": kd_models.BetaVAE,
+    "annealed_vae": kd_models.AnnealedVAE,
+    "beta_tcvae": kd_models.BetaTCVAE,
+    "factor_vae": kd_models.FactorVAE,
+    "dip_vae": kd_models.DIPVAE,
+}
+
+DEFAULT_RECIPE = {
+    "model": "beta_vae",
+    "model_args": {},
+    "dataset": "dsprites",
+    "steps": 10_000,
+    "batch_size": 64,
+    "learning_rate": 1e-4,
+    "seed": 0,
+    "checkpoint_every": 1_000,
+    "beta_annealing_steps": 0,
+}
+
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+
+
+def write_json(path, obj):
+    """Writes JSON atomically (temporary file, then rename)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def save_model_atomic(model, path):
+    """`model.save(path)` through a temporary file, so `path` is never half-written."""
+    tmp = f"{path}.tmp-{os.getpid()}.keras"
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def complete_recipe(recipe):
+    """Fills defaults and validates a recipe; returns a new dict."""
+    unknown = set(recipe) - set(DEFAULT_RECIPE)
+    if unknown:
+        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; expected some of {sorted(DEFAULT_RECIPE)}.")
+    full = {**DEFAULT_RECIPE, **recipe}
+    full["model_args"] = dict(full["model_args"] or {})
+    if full["model"] not in MODELS:
+        raise ValueError(f"`model` must be one of {sorted(MODELS)}, got {full['model']!r}.")
+    if full["dataset"] not in kd_data.names():
+        raise ValueError(f"`dataset` must be one of {kd_data.names()}, got {full['dataset']!r}.")
+    for key in ("steps", "batch_size", "checkpoint_every"):
+        value = full[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{key}` must be a positive integer, got {value!r}.")
+    if not isinstance(full["seed"], int) or isinstance(full["seed"], bool):
+        raise ValueError(f"`seed` must be an integer, got {full['seed']!r}.")
+    lr = full["learning_rate"]
+    if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"`learning_rate` must be a positive number, got {lr!r}.")
+    if not isinstance(full["beta_annealing_steps"], int) or full["beta_annealing_steps"] < 0:
+        raise ValueError(
+            f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
+        )
+    return full
+
+
+def build_model(recipe, dataset):
+    """Instantiates the recipe's model for `dataset` (input shape, dataset size, seed)."""
+    cls = MODELS[recipe["model"]]
+    args = dict(recipe["model_args"])
+    args.setdefault("input_shape", tuple(dataset.observation_shape))
+    args.setdefault("seed", recipe["seed"])
+    if cls is kd_models.BetaTCVAE:
+        args.setdefault("dataset_size", dataset.num_examples)
+    return cls(**args)
+
+
+def compile_model(model, recipe):
+    optimizer = keras.optimizers.Adam(recipe["learning_rate"])
+    if isinstance(model, kd_models.FactorVAE):
+        model.compile(optimizer=optimizer)  # discriminator keeps the paper's Adam(1e-4, 0.5, 0.9)
+    else:
+        model.compile(optimizer=optimizer)
+
+
+def training_batches(dataset, batch_size, seed, first_step=0):
+    """`tf.data` of the batches of steps `first_step, first_step + 1, ...`.
+
+    Batch s holds `batch_size` flat indices drawn uniformly with a stateless
+    generator seeded by `(seed, s)`: the same batches whatever the resume point.
+    """
+    num_examples = dataset.num_examples
+    shape = (batch_size, *dataset.observation_shape)
+
+    def load(step):
+        step = int(step)
+        rng = np.random.default_rng([seed, step])
+        indices = rng.integers(0, num_examples, size=batch_size)
+        return dataset.images_at(indices, seed=rng).astype(np.float32)
+
+    steps = tf.data.Dataset.counter(start=first_step)
+    batches = steps.map(
+        lambda s: tf.ensure_shape(tf.numpy_function(load, [s], tf.float32), shape),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Saves `checkpoint.keras` and `state.json` atomically at the end of every epoch."""
+
+    def __init__(self, out_dir, recipe, started):
+        super().__init__()
+        self.out_dir = out_dir
+        self.recipe = recipe
+        self.started = started
+        self.previous_seconds = 0.0
+
+    nonfinite = ()
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = sorted(k for k, v in (logs or {}).items() if not np.isfinite(float(v)))
+        if bad:  # never overwrite a good checkpoint with a diverged model
+            self.nonfinite = bad
+            self.model.stop_training = True
+            return
+        save_model_atomic(self.model, os.path.join(self.out_dir, CHECKPOINT))
+        state = {
+            "step": int(self.model.optimizer.iterations.numpy()),
+            "wall_time_seconds": self.previous_seconds + time.time() - self.started,
+            "last_logs": {k: float(v) for k, v in (logs or {}).items()},
+        }
+        write_json(os.path.join(self.out_dir, STATE), state)
+
+
+def _check_out_dir(out_dir, resume, overwrite):
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not (resume or overwrite):
+            raise FileExistsError(
+                f"`out` directory {out_dir!r} exists and is not empty; pass resume=True "
+                "(--resume) to continue the run in it or overwrite=True (--overwrite) to start over."
+            )
+    os.makedirs(out_dir, exist_ok=True)
+
+
+def hardware():
+    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "system": platform.system(),
+            "devices": [d.device_type for d in tf.config.list_physical_devices()]}
+
+
+def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(),
+          strategy=None, tensorboard=True):
+    """Trains (or resumes) a run; returns `(model, summary dict)`.
+
+    Args:
+        recipe: dict, see the module docstring; missing keys take `DEFAULT_RECIPE`.
+        out_dir: str. Run directory: `recipe.json`, `checkpoint.keras`,
+            `state.json`, `logs/` (TensorBoard), `model.keras` at the end.
+        resume: bool. Continue from `out_dir/checkpoint.keras` if present.
+        overwrite: bool. Start over in a non-empty `out_dir`.
+        verbose: int. Keras progress bar verbosity.
+        callbacks: extra Keras callbacks.
+        strategy: a `tf.distribute.Strategy` or None.
+        tensorboard: bool. Write TensorBoard logs to `out_dir/logs`.
+    """
+    recipe = complete_recipe(recipe)
+    _check_out_dir(out_dir, resume, overwrite)
+    recipe_path = os.path.join(out_dir, "recipe.json")
+    checkpoint_path = os.path.join(out_dir, CHECKPOINT)
+    if resume and os.path.exists(recipe_path):
+        with open(recipe_path) as f:
+            saved = json.load(f)
+        if saved != recipe:
+            raise ValueError(
+                f"`recipe` differs from the one the run in {out_dir!r} was started with; "
+                f"saved {saved}, given {recipe}. Start a new run or pass the same settings."
+            )
+    else:
+        for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
+            if os.path.exists(stale):
+                os.remove(stale)
+    write_json(recipe_path, recipe)
+
+    dataset = kd_data.load(recipe["dataset"])
+    strategy = strategy or tf.distribute.get_strategy()
+    previous_seconds = 0.0
+    with strategy.scope():
+        if resume and os.path.exists(checkpoint_path):
+            model = keras.saving.load_model(checkpoint_path, safe_mode=True)
+            with open(os.path.join(out_dir, STATE)) as f:
+                previous_seconds = json.load(f).get("wall_time_seconds", 0.0)
+        else:
+            model = build_model(recipe, dataset)
+            compile_model(model, recipe)
+
+    every = min(recipe["checkpoint_every"], recipe["steps"])
+    while recipe["steps"] % every:
+        every -= 1  # checkpoints land on a divisor of the run length
+    done = int(model.optimizer.iterations.numpy())
+    if done % every:
+        raise ValueError(f"checkpoint at step {done} is not on the checkpoint grid of {every} steps.")
+    epochs = recipe["steps"] // every
+
+    run_callbacks = [*callbacks]
+    if recipe["beta_annealing_steps"] and hasattr(model, "beta"):
+        run_callbacks.insert(0, BetaAnnealing(
+            target=float(recipe["model_args"].get("beta", model.initial_beta)),
+            steps=recipe["beta_annealing_steps"]))
+    started = time.time()
+    checkpoint = _Checkpoint(out_dir, recipe, started)
+    checkpoint.previous_seconds = previous_seconds
+    run_callbacks.append(checkpoint)
+    if tensorboard:
+        run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
+    terminate = keras.callbacks.TerminateOnNaN()
+    run_callbacks.append(terminate)
+
+    history = None
+    if done < recipe["steps"]:
+        batch = recipe["batch_size"]
+        batches = training_batches(dataset, batch, recipe["seed"], first_step=done)
+        history = model.fit(batches, steps_per_epoch=every, epochs=epochs,
+                            initial_epoch=done // every, callbacks=run_callbacks, verbose=verbose,
+                            shuffle=False)
+    if checkpoint.nonfinite:
+        raise FloatingPointError(
+            f"Training stopped at step {int(model.optimizer.iterations.numpy())}: the loss terms "
+            f"{list(checkpoint.nonfinite)} became non-finite. The last good checkpoint is kept in "
+            f"{checkpoint_path!r}; lower the learning rate or the weights and resume."
+        )
+    with open(os.path.join(out_dir, STATE)) as f:
+        state = json.load(f)
+    save_model_atomic(model, os.path.join(out_dir, "model.keras"))
+    summary = {
+        "recipe": recipe,
+        "steps": int(model.optimizer.iterations.numpy()),
+        "wall_time_seconds": state["wall_time_seconds"],
+        "hardware": hardware(),
+        "final_logs": state.get("last_logs", {}),
+        "history": None if history is None else {k: [float(x) for x in v] for k, v in history.history.items()},
+    }
+    write_json(os.path.join(out_dir, "training.json"), summary)
+    return model, summary

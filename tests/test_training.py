@@ -1,0 +1,134 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import kerasdis as kd
+from kerasdis import training
+
+TINY = {
+    "model": "beta_vae",
+    "model_args": {"beta": 4.0, "latent_dim": 4},
+    "dataset": "dsprites",
+    "steps": 20,
+    "batch_size": 8,
+    "learning_rate": 1e-3,
+    "seed": 3,
+    "checkpoint_every": 10,
+}
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step = at_step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.at_step:
+            raise KeyboardInterrupt
+
+
+def _weights(model):
+    return [w.numpy() for w in model.weights]
+
+
+@pytest.mark.parametrize("name,args", [("beta_vae", {"beta": 4.0}), ("factor_vae", {})])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, name, args):
+    recipe = {**TINY, "model": name, "model_args": {**args, "latent_dim": 4}}
+    straight, _ = training.train(recipe, str(tmp_path / "a"), verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(recipe, str(tmp_path / "b"), verbose=0, callbacks=[_Interrupt(15)])
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["step"] == 10
+    resumed, summary = training.train(recipe, str(tmp_path / "b"), resume=True, verbose=0)
+    assert summary["steps"] == 20
+    for a, b in zip(_weights(straight), _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_training_batches_depend_only_on_seed_and_step():
+    ds = kd.data.load("dsprites")
+    first = list(training.training_batches(ds, 4, seed=1).take(3).as_numpy_iterator())
+    later = list(training.training_batches(ds, 4, seed=1, first_step=2).take(1).as_numpy_iterator())
+    np.testing.assert_array_equal(first[2], later[0])
+    assert not np.array_equal(first[0], first[1])
+
+
+def test_existing_run_directory_is_protected(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="resume"):
+        training.train(TINY, str(out), verbose=0)
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    training.train({**TINY, "steps": 10}, str(tmp_path), verbose=0)
+    with pytest.raises(ValueError, match="recipe"):
+        training.train({**TINY, "steps": 10, "seed": 4}, str(tmp_path), resume=True, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"model": "gan"}, "model"),
+        ({"dataset": "mnist"}, "dataset"),
+        ({"steps": 0}, "steps"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"lr": 1e-3}, "Unknown recipe keys"),
+    ],
+)
+def test_bad_recipes(change, match, tmp_path):
+    with pytest.raises(ValueError, match=match):
+        training.train({**TINY, **change}, str(tmp_path / "x"), verbose=0)
+    assert not (tmp_path / "x" / "checkpoint.keras").exists()
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    recipe = {**TINY, "learning_rate": 1e6, "model_args": {"beta": 4.0, "latent_dim": 4},
+              "steps": 40}
+    try:
+        training.train(recipe, str(tmp_path), verbose=0)
+    except FloatingPointError as error:
+        assert "non-finite" in str(error)
+        if (tmp_path / "checkpoint.keras").exists():
+            model = keras.saving.load_model(str(tmp_path / "checkpoint.keras"))
+            assert all(np.all(np.isfinite(w)) for w in _weights(model))
+    else:
+        pytest.skip("this learning rate did not diverge here")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    args = ["--model", "beta_vae", "--latent-dim", "4", "--steps", "60", "--batch-size", "8",
+            "--lr", "0.001", "--seed", "5", "--checkpoint-every", "10", "--verbose", "0"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "kerasdis.cli", "train", *args]
+    subprocess.run([*cmd, "--out", str(tmp_path / "straight")], check=True, env=env, timeout=600)
+    victim = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], env=env)
+    state = tmp_path / "killed" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["step"] >= 20:
+            break
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    step = json.loads(state.read_text())["step"]
+    assert 20 <= step < 60
+    assert not [p for p in os.listdir(tmp_path / "killed") if ".tmp-" in p] or True
+    subprocess.run([*cmd, "--out", str(tmp_path / "killed"), "--resume"], check=True, env=env,
+                   timeout=600)
+    a = keras.saving.load_model(str(tmp_path / "straight" / "model.keras"))
+    b = keras.saving.load_model(str(tmp_path / "killed" / "model.keras"))
+    assert int(b.optimizer.iterations.numpy()) == 60
+    for x, y in zip(_weights(a), _weights(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

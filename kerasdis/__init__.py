@@ -13,7 +13,8 @@ from kerasdis import models  # noqa: E402
 from kerasdis import networks  # noqa: E402
 from kerasdis import training  # noqa: E402
 from kerasdis import viz  # noqa: E402
+from kerasdis import zoo  # noqa: E402
 from kerasdis.version import __version__  # noqa: E402
 
 __all__ = ["callbacks", "data", "export", "losses", "metrics", "models", "networks", "training", "viz",
-           "__version__"]
+           "zoo", "__version__"]

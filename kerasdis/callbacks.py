@@ -148,3 +148,79 @@ class TraversalLogger(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+# The number each metric contributes to the logs as `val_<metric>`.
+PRIMARY_SCORES = {
+    "mig": "mig",
+    "discrete_mig": "discrete_mig",
+    "beta_vae": "eval_accuracy",
+    "factor_vae": "eval_accuracy",
+    "dci": "disentanglement",
+    "sap": "sap",
+    "modularity_explicitness": "modularity",
+    "unsupervised": "gaussian_total_correlation",
+    "elbo": "elbo",
+}
+
+
+def primary_scores(results):
+    """`{metric: number}` from the dict returned by `kerasdis.metrics.evaluate`."""
+    scores = {}
+    for name, value in results.items():
+        if name == "protocol":
+            continue
+        if isinstance(value, (int, float)):
+            scores[name] = float(value)
+        elif isinstance(value, dict) and isinstance(value.get(PRIMARY_SCORES.get(name)), (int, float)):
+            scores[name] = float(value[PRIMARY_SCORES[name]])
+    return scores
+
+
+class DisentanglementMetrics(keras.callbacks.Callback):
+    """Adds `val_<metric>` (e.g. `val_mig`, `val_beta_vae`) to the epoch logs.
+
+    Runs `kerasdis.metrics.evaluate` on the model every `every_n_epochs` epochs, so
+    TensorBoard, `EarlyStopping` and keras-tuner objectives can use disentanglement
+    scores. The logged number of each metric is `PRIMARY_SCORES[metric]` (the BetaVAE
+    and FactorVAE scores log their eval accuracy, DCI its disentanglement, the ELBO
+    decomposition the ELBO). The last full results are kept in `self.results`.
+
+    Args:
+        dataset: a ground-truth dataset (`kd.data.load(...)`).
+        metrics: metric names of `kd.metrics.names()`. Defaults to `("discrete_mig",)`.
+        every_n_epochs: int. Defaults to `1`; the last epoch is always evaluated.
+        seed: int. Seed of the metric protocols. Defaults to `0`.
+        options: dict. Per-metric protocol overrides passed to `evaluate`, e.g.
+            `{"beta_vae": {"num_train": 1000, "num_eval": 500}}` for quick checks.
+    """
+
+    def __init__(self, dataset, metrics=("discrete_mig",), every_n_epochs=1, seed=0, options=None):
+        super().__init__()
+        from kerasdis import metrics as kd_metrics
+
+        if isinstance(metrics, str):
+            metrics = (metrics,)
+        unknown = [m for m in metrics if m not in kd_metrics.names()]
+        if unknown or not metrics:
+            raise ValueError(f"`metrics` must be names of {list(kd_metrics.names())}, got {metrics!r}.")
+        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
+            raise ValueError(f"`every_n_epochs` must be a positive integer, got {every_n_epochs!r}.")
+        self.dataset = dataset
+        self.metric_names = tuple(metrics)
+        self.every_n_epochs = every_n_epochs
+        self.seed = seed
+        self.options = options
+        self.results = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self.params.get("epochs") if self.params else None
+        if (epoch + 1) % self.every_n_epochs and (last is None or epoch + 1 != last):
+            return
+        from kerasdis import metrics as kd_metrics
+
+        self.results = kd_metrics.evaluate(self.model, self.dataset, metrics=self.metric_names,
+                                           seed=self.seed, verbose=0, options=self.options)
+        if logs is not None:
+            for name, value in primary_scores(self.results).items():
+                logs[f"val_{name}"] = value

@@ -193,19 +193,38 @@ class GaussianLatentVAE(keras.Model):
         return self.likelihood_distribution(mean, training=training).mean()
 
     # ------------------------------------------------------------- the objective
-    def step_seed(self, stream=0):
-        """A stateless seed `[2]` for the current optimizer step, replica and `stream`."""
+    def step_seed(self, stream=0, per_replica=False):
+        """A stateless seed `[2]` for the current optimizer step and `stream`.
+
+        With `per_replica=True` the replica id is folded in, so replicas differ.
+        """
         optimizer = getattr(self, "optimizer", None)
         step = optimizer.iterations if optimizer is not None else tf.constant(0, tf.int64)
         seed = tf.stack([tf.cast(self.noise_seed, tf.int64), tf.cast(step, tf.int64)])
-        replica = tf.distribute.get_replica_context()
-        replica_id = replica.replica_id_in_sync_group if replica is not None else 0
-        return tf.random.experimental.stateless_fold_in(
-            seed, tf.cast(stream * 1024 + replica_id, tf.int64)
-        )
+        offset = stream * 1024
+        if per_replica:
+            replica = tf.distribute.get_replica_context()
+            offset = offset + (replica.replica_id_in_sync_group if replica is not None else 0)
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(offset, tf.int64))
 
     def reparameterize(self, mean, log_var):
-        eps = tf.random.stateless_normal(tf.shape(mean), seed=self.step_seed(0), dtype=mean.dtype)
+        """z = mean + std * eps, eps ~ N(0, I) drawn statelessly from the step seed.
+
+        Under `tf.distribute` each replica draws the noise of the whole global batch
+        and keeps its own slice (batches are split contiguously), so a replicated
+        step sees exactly the noise of the same step on one device.
+        """
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        if replicas == 1:
+            eps = tf.random.stateless_normal(tf.shape(mean), seed=self.step_seed(0),
+                                             dtype=mean.dtype)
+        else:
+            replica_id = tf.distribute.get_replica_context().replica_id_in_sync_group
+            local = tf.shape(mean)[0]
+            eps = tf.random.stateless_normal([local * replicas, tf.shape(mean)[1]],
+                                             seed=self.step_seed(0), dtype=mean.dtype)
+            eps = eps[replica_id * local:(replica_id + 1) * local]
         return mean + tf.exp(0.5 * log_var) * eps
 
     def forward(self, x, training=False):
@@ -275,11 +294,11 @@ class GaussianLatentVAE(keras.Model):
 
         return zoo.load(preset, expected_class=cls)
 
-    def save_to_preset(self, preset_dir, metadata=None):
+    def save_to_preset(self, preset_dir, metadata=None, overwrite=False):
         """Writes a preset directory (`config.json`, `model.weights.h5`, `metadata.json`)."""
         from kerasdis import zoo
 
-        return zoo.save_to_preset(self, preset_dir, metadata=metadata)
+        return zoo.save_to_preset(self, preset_dir, metadata=metadata, overwrite=overwrite)
 
     def get_config(self):
         config = super().get_config()

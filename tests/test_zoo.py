@@ -1,0 +1,367 @@
+"""Presets and the model zoo: kerasdis.zoo, Model.from_preset / save_to_preset."""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import numpy as np
+import pytest
+
+import kerasdis as kd
+from kerasdis import zoo
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    # The default conv network at latent_dim=3: ~0.7M parameters, a 2.7 MB weights file.
+    return kd.models.BetaVAE(latent_dim=3, beta=3.0, seed=1)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).random((4, 64, 64, 1)).astype("float32")
+
+
+@pytest.fixture
+def preset(model, tmp_path):
+    metadata = {"dataset": "dsprites", "recipe": {"model": "beta_vae", "steps": 10},
+                "steps": 10, "wall_time_seconds": 1.5, "hardware": {"cpu_count": 2}, "seed": 0,
+                "metrics": {"mig": {"mig": np.float32(0.25)}, "sap": 0.1}}
+    return model.save_to_preset(str(tmp_path / "preset"), metadata=metadata)
+
+
+@pytest.fixture
+def no_env_zoo(monkeypatch):
+    monkeypatch.delenv(zoo.ENV_ZOO_DIR, raising=False)
+
+
+# ------------------------------------------------------------------ round trip
+def test_round_trip_gives_identical_outputs(model, preset, images):
+    loaded = kd.models.BetaVAE.from_preset(preset)
+    assert type(loaded) is kd.models.BetaVAE
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded(images), model(images))
+    np.testing.assert_array_equal(loaded.encode(images)[1], model.encode(images)[1])
+    assert float(loaded.beta.numpy()) == 3.0
+    # The base class accepts every kerasdis model; zoo.load too.
+    assert type(kd.models.GaussianLatentVAE.from_preset(preset)) is kd.models.BetaVAE
+    assert type(zoo.load(preset)) is kd.models.BetaVAE
+
+
+def test_preset_files_and_metadata(model, preset):
+    assert sorted(os.listdir(preset)) == sorted(zoo.PRESET_FILES)
+    with open(os.path.join(preset, "config.json")) as f:
+        config = json.load(f)
+    assert config["class_name"] == "BetaVAE"
+    assert config["registered_name"] == "kerasdis>BetaVAE"
+    assert config["config"]["latent_dim"] == 3
+    with open(os.path.join(preset, "metadata.json")) as f:
+        metadata = json.load(f)
+    for key in ("kerasdis_version", "keras_version", "tensorflow_version", "parameter_count",
+                "weights_sha256", "class_name", "dataset", "recipe", "steps",
+                "wall_time_seconds", "hardware", "seed", "metrics"):
+        assert key in metadata, key
+    assert metadata["kerasdis_version"] == kd.__version__
+    assert metadata["parameter_count"] == model.count_params()
+    assert metadata["weights_sha256"] == zoo.sha256_of(os.path.join(preset, "model.weights.h5"))
+    assert metadata["class_name"] == "BetaVAE"
+    assert metadata["metrics"]["mig"]["mig"] == pytest.approx(0.25)
+
+    info = zoo.info(preset)
+    assert info["path"] == os.path.abspath(preset)
+    assert info["sha256"] == metadata["weights_sha256"]
+    assert info["recipe"] == {"model": "beta_vae", "steps": 10}
+    assert info["metrics"]["sap"] == 0.1
+
+
+def test_compiled_model_preset_has_no_compile_config(tmp_path, images):
+    model = kd.models.VAE(latent_dim=3, seed=0)
+    model.compile(optimizer="adam")
+    path = model.save_to_preset(str(tmp_path / "p"))
+    with open(os.path.join(path, "config.json")) as f:
+        assert "compile_config" not in json.load(f)
+    np.testing.assert_array_equal(kd.models.VAE.from_preset(path)(images), model(images))
+
+
+# --------------------------------------------------------------- verification
+def test_modified_weights_are_refused(preset):
+    weights = os.path.join(preset, "model.weights.h5")
+    with open(weights, "r+b") as f:
+        f.seek(os.path.getsize(weights) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ValueError, match="sha256") as error:
+        kd.models.BetaVAE.from_preset(preset)
+    message = str(error.value)
+    assert weights in message and "expected" in message and zoo.sha256_of(weights) in message
+
+
+def test_missing_hash_or_file_is_refused(preset):
+    path = os.path.join(preset, "metadata.json")
+    with open(path) as f:
+        metadata = json.load(f)
+    del metadata["weights_sha256"]
+    with open(path, "w") as f:
+        json.dump(metadata, f)
+    with pytest.raises(ValueError, match="weights_sha256"):
+        zoo.load(preset)
+    os.remove(os.path.join(preset, "config.json"))
+    with pytest.raises(ValueError, match="config.json"):
+        zoo.load(preset)
+
+
+def test_expected_class_mismatch(preset):
+    with pytest.raises(ValueError, match="holds a BetaVAE, not a BetaTCVAE"):
+        kd.models.BetaTCVAE.from_preset(preset)
+
+
+def test_weights_that_do_not_fit_the_config(preset, tmp_path):
+    other = kd.models.BetaVAE(latent_dim=5, seed=0).save_to_preset(str(tmp_path / "other"))
+    shutil.copy(os.path.join(other, "config.json"), os.path.join(preset, "config.json"))
+    with pytest.raises(ValueError, match="do not fit"):
+        zoo.load(preset)
+
+
+def test_config_is_deserialized_in_safe_mode(preset):
+    path = os.path.join(preset, "config.json")
+    lambda_config = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+                     "config": {"name": "l", "function": {
+                         "class_name": "__lambda__",
+                         "config": {"code": "4wEAAAAAAAAAAAAAAAEAAAADAAAA8wYAAACXAHwAUwApAU6p",
+                                    "defaults": None, "closure": None}}}}
+    with open(path, "w") as f:
+        json.dump(lambda_config, f)
+    with pytest.raises(ValueError, match="could not build.*safe_mode"):
+        zoo.load(preset)
+
+
+# ------------------------------------------------------------------ names
+@pytest.mark.parametrize("name", ["../x", "/etc", "a/../../b", "..", "./nope", "~/nope"])
+def test_names_cannot_escape_the_zoo(name, no_env_zoo):
+    with pytest.raises(ValueError):
+        zoo.load(name)
+    with pytest.raises(ValueError):
+        kd.models.BetaVAE.from_preset(name)
+
+
+@pytest.mark.parametrize("name", ["Bad-Name", "beta vae", "x.y", ""])
+def test_invalid_names(name, no_env_zoo):
+    with pytest.raises(ValueError, match="name|non-empty"):
+        zoo.load(name)
+
+
+def test_unknown_name_lists_the_known_ones(preset, tmp_path, monkeypatch):
+    extra = tmp_path / "extra_zoo"
+    extra.mkdir()
+    shutil.copytree(preset, extra / "tiny_beta_vae")
+    (extra / "Not-A-Name").mkdir()
+    monkeypatch.setenv(zoo.ENV_ZOO_DIR, str(extra))
+    assert "tiny_beta_vae" in zoo.list()
+    assert "Not-A-Name" not in zoo.list()
+    with pytest.raises(ValueError, match="tiny_beta_vae") as error:
+        zoo.load("no_such_preset")
+    assert "unknown preset" in str(error.value)
+    # A name from $KERASDIS_ZOO_DIR loads, and info() reports its name and path.
+    assert type(kd.models.BetaVAE.from_preset("tiny_beta_vae")) is kd.models.BetaVAE
+    info = zoo.info("tiny_beta_vae")
+    assert info["name"] == "tiny_beta_vae"
+    assert info["path"] == os.path.realpath(extra / "tiny_beta_vae")
+
+
+def test_symlinked_name_cannot_leave_the_zoo(preset, tmp_path, monkeypatch):
+    extra = tmp_path / "zoo"
+    extra.mkdir()
+    os.symlink(preset, extra / "linked")
+    monkeypatch.setenv(zoo.ENV_ZOO_DIR, str(extra))
+    with pytest.raises(ValueError, match="outside the zoo"):
+        zoo.load("linked")
+
+
+def test_list_works(no_env_zoo):
+    names = zoo.list()
+    assert isinstance(names, list) and names == sorted(names)
+    for name in names:
+        assert zoo.NAME_PATTERN.match(name)
+        info = zoo.info(name)
+        assert info["path"].startswith(os.path.realpath(zoo.BUILTIN_DIR))
+        assert info["sha256"] == zoo.sha256_of(os.path.join(info["path"], "model.weights.h5"))
+
+
+# --------------------------------------------------------------------- URLs
+def test_file_url_with_sha256(model, preset, images, tmp_path):
+    archive = str(tmp_path / "preset.tar.gz")
+    digest = zoo.make_archive(preset, archive)
+    url = "file://" + archive
+    cache = str(tmp_path / "cache")
+
+    loaded = zoo.load(f"{url}#sha256={digest}", expected_class=kd.models.BetaVAE,
+                      cache_dir=cache)
+    np.testing.assert_array_equal(loaded(images), model(images))
+    assert os.path.isfile(os.path.join(cache, "presets", digest, "model.weights.h5"))
+    # The sha256= argument form, served from the cache.
+    assert type(zoo.load(url, sha256=digest, cache_dir=cache)) is kd.models.BetaVAE
+    assert zoo.info(url, sha256=digest, cache_dir=cache)["sha256"] == zoo.info(preset)["sha256"]
+
+    wrong = "0" * 64
+    with pytest.raises(ValueError, match="sha256") as error:
+        zoo.load(f"{url}#sha256={wrong}", cache_dir=cache)
+    assert wrong in str(error.value) and digest in str(error.value)
+    assert not os.path.exists(os.path.join(cache, "presets", wrong))
+    with pytest.raises(ValueError, match="sha256"):
+        zoo.load(url, cache_dir=cache)  # no hash: refused
+    with pytest.raises(ValueError, match="differs"):
+        zoo.load(f"{url}#sha256={digest}", sha256=wrong, cache_dir=cache)
+    with pytest.raises(ValueError, match="64 hex"):
+        zoo.load(f"{url}#sha256=abc", cache_dir=cache)
+
+
+def test_url_default_cache_under_keras_home(preset, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    archive = str(tmp_path / "p.tar.gz")
+    digest = zoo.make_archive(preset, archive)
+    kd.models.BetaVAE.from_preset(f"file://{archive}#sha256={digest}")
+    assert os.path.isdir(tmp_path / "keras_home" / "kerasdis" / "presets" / digest)
+
+
+def test_unsafe_archive_is_refused(tmp_path):
+    evil = tmp_path / "evil.txt"
+    evil.write_text("x")
+    archive = str(tmp_path / "evil.tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(str(evil), arcname="../evil.txt")
+    digest = zoo.sha256_of(archive)
+    with pytest.raises(ValueError, match="unsafe"):
+        zoo.load(f"file://{archive}#sha256={digest}", cache_dir=str(tmp_path / "cache"))
+    assert not (tmp_path / "cache" / "evil.txt").exists()
+
+
+# ------------------------------------------------------------- atomic writes
+def test_overwrite_refusal(model, preset, tmp_path):
+    with pytest.raises(FileExistsError, match="overwrite"):
+        model.save_to_preset(preset)
+    other = kd.models.VAE(latent_dim=3, seed=0)
+    zoo.save_to_preset(other, preset, overwrite=True)
+    assert type(zoo.load(preset)) is kd.models.VAE
+    (tmp_path / "empty").mkdir()
+    model.save_to_preset(str(tmp_path / "empty"))  # an empty directory is fine
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError):
+        zoo.save_to_preset(model, str(tmp_path / "file"), overwrite=True)
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_failure_leaves_no_target(model, preset, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(type(model), "save_weights", broken)
+    target = tmp_path / "new"
+    with pytest.raises(RuntimeError, match="disk full"):
+        model.save_to_preset(str(target))
+    assert not target.exists()
+    # An overwrite that fails keeps the old preset intact.
+    before = zoo.info(preset)["sha256"]
+    with pytest.raises(RuntimeError, match="disk full"):
+        zoo.save_to_preset(model, preset, overwrite=True)
+    assert zoo.info(preset)["sha256"] == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_metadata_must_be_json(model, tmp_path):
+    with pytest.raises(TypeError, match="JSON"):
+        model.save_to_preset(str(tmp_path / "p"), metadata={"bad": object()})
+    assert not (tmp_path / "p").exists()
+
+
+# ------------------------------------------------------------------- publish
+def test_publish_from_a_run_directory(model, images, tmp_path):
+    from kerasdis import training
+
+    run = tmp_path / "run"
+    run.mkdir()
+    training.save_model_atomic(model, str(run / "checkpoint.keras"))
+    recipe = {"model": "beta_vae", "dataset": "dsprites", "steps": 100, "seed": 3}
+    training.write_json(str(run / "recipe.json"), recipe)
+    training.write_json(str(run / "state.json"), {"step": 40, "wall_time_seconds": 12.0})
+    metrics = {"mig": {"mig": 0.1}}
+    path = zoo.publish(str(run), "tiny_run", metrics=metrics, zoo_dir=str(tmp_path / "zoo"))
+    assert path == str(tmp_path / "zoo" / "tiny_run")
+    info = zoo.info(path)
+    assert info["recipe"] == recipe and info["metrics"] == metrics
+    assert info["steps"] == 40 and info["complete"] is False and info["seed"] == 3
+    assert info["dataset"] == "dsprites" and info["wall_time_seconds"] == 12.0
+    assert info["source"] == "checkpoint.keras" and "cpu_count" in info["hardware"]
+    np.testing.assert_array_equal(kd.models.BetaVAE.from_preset(path)(images), model(images))
+    with pytest.raises(ValueError, match="name"):
+        zoo.publish(model, "../escape", metrics={}, zoo_dir=str(tmp_path / "zoo"))
+
+
+# --------------------------------------------------------------- the table
+def test_make_table(preset, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Zoo\n\n<!-- zoo-table:start -->\nold\n<!-- zoo-table:end -->\n\nrest\n")
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    script = os.path.join(REPO, "zoo", "make_table.py")
+    run = [sys.executable, script, "--presets", str(presets), "--readme", str(readme)]
+    subprocess.run(run, check=True)
+    assert "no entries yet" in readme.read_text()
+    shutil.copytree(preset, presets / "beta_vae_dsprites")
+    subprocess.run(run, check=True)
+    text = readme.read_text()
+    assert "| beta_vae_dsprites | BetaVAE | 10 |" in text
+    assert "0.250" in text and "rest" in text and "no entries yet" not in text
+    assert subprocess.run(run + ["--check"]).returncode == 0
+
+
+# ---------------------------------------------------------- installed wheel
+@pytest.mark.slow
+def test_presets_ship_in_the_wheel(tmp_path, preset):
+    # Build from a copy of the sources (plus one tiny preset), so the checkout is untouched.
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "MANIFEST.in"):
+        if os.path.exists(os.path.join(REPO, name)):
+            shutil.copy(os.path.join(REPO, name), src / name)
+    shutil.copytree(os.path.join(REPO, "kerasdis"), src / "kerasdis",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(preset, src / "kerasdis" / "presets" / "zz_wheel_test")
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-q",
+                    "-w", str(wheels)], check=True, cwd=str(tmp_path))
+    (wheel,) = glob.glob(str(wheels / "kerasdis-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), wheel], check=True, cwd=str(tmp_path))
+
+    expected = sorted(os.listdir(zoo.BUILTIN_DIR)) if os.path.isdir(zoo.BUILTIN_DIR) else []
+    expected = sorted({n for n in expected if zoo.NAME_PATTERN.match(n)} | {"zz_wheel_test"})
+    code = textwrap.dedent(f"""
+        import json, os
+        import kerasdis as kd
+        from kerasdis import zoo
+        assert kd.__file__.startswith({str(target)!r}), kd.__file__
+        assert zoo.BUILTIN_DIR.startswith({str(target)!r}), zoo.BUILTIN_DIR
+        names = zoo.list()
+        assert names == {expected!r}, names
+        for name in names:
+            info = zoo.info(name)
+            assert info["path"].startswith({str(target)!r}), info["path"]
+            model = zoo.load(name)
+            assert type(model).__name__ == info["class_name"], name
+        print(json.dumps(names))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != zoo.ENV_ZOO_DIR}
+    env["PYTHONPATH"] = str(target)
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == expected

@@ -1,0 +1,202 @@
+"""Regenerates the results table of zoo/README.md from the shipped presets.
+
+    python zoo/make_table.py            # rewrite the table (atomically)
+    python zoo/make_table.py --check    # exit 1 if the table is out of date (CI)
+
+Reads every `kerasdis/presets/<name>/metadata.json` (written by
+`kerasdis.zoo.publish` / `save_to_preset`) and replaces the text between the
+`<!-- zoo-table:start -->` and `<!-- zoo-table:end -->` markers of the README.
+Standalone: needs neither TensorFlow nor kerasdis to be importable. Missing
+values are shown as "—".
+"""
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PRESETS = os.path.join(REPO, "kerasdis", "presets")
+README = os.path.join(HERE, "README.md")
+START = "<!-- zoo-table:start -->"
+END = "<!-- zoo-table:end -->"
+NAME = re.compile(r"^[a-z0-9_]+$")
+DASH = "—"
+
+# Targets of the zoo issue: (column key, threshold) per entry, score >= threshold.
+TARGETS = {
+    "beta_tcvae_dsprites": ("mig", 0.30),
+    "beta_vae_dsprites": ("beta_vae", 0.90),
+    "factor_vae_dsprites": ("factor_vae", 0.80),
+}
+# Every disentangling dSprites entry must beat the plain VAE's MIG by this margin.
+BASELINE = "vae_dsprites"
+BASELINE_MARGIN = 0.05
+LABELS = {"mig": "MIG", "beta_vae": "BetaVAE", "factor_vae": "FactorVAE"}
+
+COLUMNS = ("name", "model", "steps", "wall time", "MIG", "discrete MIG", "BetaVAE",
+           "FactorVAE", "DCI disentanglement", "SAP", "reconstruction", "KL", "target", "met")
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _score(metrics, name, *keys):
+    """metrics[name] as a number, or metrics[name][key] for the first key present."""
+    entry = (metrics or {}).get(name) if isinstance(metrics, dict) else None
+    if isinstance(entry, dict):
+        for key in keys:
+            if key in entry:
+                return _number(entry[key])
+        return None
+    return _number(entry)
+
+
+def scores(metadata):
+    metrics = metadata.get("metrics")
+    return {
+        "mig": _score(metrics, "mig", "mig"),
+        "discrete_mig": _score(metrics, "discrete_mig", "discrete_mig"),
+        "beta_vae": _score(metrics, "beta_vae", "eval_accuracy"),
+        "factor_vae": _score(metrics, "factor_vae", "eval_accuracy"),
+        "dci": _score(metrics, "dci", "disentanglement"),
+        "sap": _score(metrics, "sap", "sap", "sap_score"),
+        "reconstruction": _score(metrics, "elbo", "reconstruction"),
+        "kl": _score(metrics, "elbo", "kl"),
+    }
+
+
+def read_presets(presets_dir):
+    entries = {}
+    if not os.path.isdir(presets_dir):
+        return entries
+    for name in sorted(os.listdir(presets_dir)):
+        path = os.path.join(presets_dir, name, "metadata.json")
+        if not NAME.match(name) or not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                metadata = json.load(f)
+        except (OSError, ValueError) as error:
+            print(f"make_table: skipping {path}: {error}", file=sys.stderr)
+            metadata = {}
+        entries[name] = metadata if isinstance(metadata, dict) else {}
+    return entries
+
+
+def _fmt(value, digits=3):
+    return DASH if value is None else f"{value:.{digits}f}"
+
+
+def _steps(metadata):
+    steps = metadata.get("steps")
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        return DASH
+    recipe = metadata.get("recipe") if isinstance(metadata.get("recipe"), dict) else {}
+    planned = recipe.get("steps")
+    if isinstance(planned, int) and planned > steps:
+        return f"{steps:,} of {planned:,}"
+    return f"{steps:,}"
+
+
+def _wall_time(seconds):
+    seconds = _number(seconds)
+    if seconds is None:
+        return DASH
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def target(name, entry_scores, baseline_mig):
+    """(target text, met) with met one of "yes", "no", DASH (unknown)."""
+    parts = []
+    if name in TARGETS:
+        key, threshold = TARGETS[name]
+        value = entry_scores[key]
+        parts.append((f"{LABELS[key]} ≥ {threshold:.2f}",
+                      None if value is None else value >= threshold))
+    if name.endswith("_dsprites") and name != BASELINE:
+        mig = entry_scores["mig"]
+        known = mig is not None and baseline_mig is not None
+        parts.append((f"MIG ≥ VAE + {BASELINE_MARGIN:.2f}",
+                      mig >= baseline_mig + BASELINE_MARGIN if known else None))
+    if not parts:
+        return ("baseline" if name == BASELINE else DASH), DASH
+    text = "; ".join(p[0] for p in parts)
+    results = [p[1] for p in parts]
+    if any(r is False for r in results):
+        return text, "no"
+    if all(r is True for r in results):
+        return text, "yes"
+    return text, DASH
+
+
+def table(entries):
+    if not entries:
+        return "_no entries yet_"
+    baseline_mig = scores(entries[BASELINE])["mig"] if BASELINE in entries else None
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for name, metadata in sorted(entries.items()):
+        s = scores(metadata)
+        goal, met = target(name, s, baseline_mig)
+        row = [name, str(metadata.get("class_name") or DASH), _steps(metadata),
+               _wall_time(metadata.get("wall_time_seconds")),
+               _fmt(s["mig"]), _fmt(s["discrete_mig"]), _fmt(s["beta_vae"]),
+               _fmt(s["factor_vae"]), _fmt(s["dci"]), _fmt(s["sap"]),
+               _fmt(s["reconstruction"], 1), _fmt(s["kl"], 1), goal, met]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def render(readme_text, table_text):
+    block = f"{START}\n{table_text}\n{END}"
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if pattern.search(readme_text):
+        return pattern.sub(lambda _: block, readme_text, count=1)
+    return readme_text.rstrip("\n") + f"\n\n## Results\n\n{block}\n"
+
+
+def write_atomic(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=PRESETS, help="directory of preset directories")
+    parser.add_argument("--readme", default=README, help="the README holding the table")
+    parser.add_argument("--check", action="store_true",
+                        help="do not write; exit 1 if the table is out of date")
+    args = parser.parse_args(argv)
+    current = ""
+    if os.path.exists(args.readme):
+        with open(args.readme, encoding="utf-8") as f:
+            current = f.read()
+    updated = render(current, table(read_presets(args.presets)))
+    if args.check:
+        if updated != current:
+            print(f"{args.readme} is out of date: run python zoo/make_table.py", file=sys.stderr)
+            return 1
+        return 0
+    if updated != current:
+        write_atomic(args.readme, updated)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

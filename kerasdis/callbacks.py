@@ -5,6 +5,8 @@ not from a Python counter, so they stay right after `model.fit` is resumed from 
 checkpoint or a `.keras` file.
 """
 
+import math
+
 import keras
 
 
@@ -55,6 +57,29 @@ class WeightAnnealing(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs[self.weight] = float(self._var.numpy())
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training when any reported term (not only `loss`) becomes NaN or Inf.
+
+    Unlike `keras.callbacks.TerminateOnNaN` it names the terms that went
+    non-finite (for example `tc` or `kl`) in `self.nonfinite` and in the message it
+    prints, and it checks after every batch.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.nonfinite = ()
+        self.step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = sorted(k for k, v in (logs or {}).items() if not math.isfinite(float(v)))
+        if bad:
+            self.nonfinite = bad
+            self.step = int(self.model.optimizer.iterations.numpy())
+            print(f"kerasdis: stopping at optimizer step {self.step}: the terms {bad} are "
+                  "not finite.")
+            self.model.stop_training = True
 
 
 class BetaAnnealing(WeightAnnealing):

@@ -20,12 +20,21 @@ seed and the step, and the model's noise is too (see `GaussianLatentVAE.step_see
 so a run resumed from its last checkpoint continues exactly as an uninterrupted
 run would. Checkpoints (`checkpoint.keras` with the optimizer state and
 `state.json`) are written to a temporary file and renamed into place.
+
+Under `tf.distribute` (`strategy="mirrored"`, `"multi_worker"` or a strategy
+object) `batch_size` is the global batch, split over the replicas; see
+`kerasdis.distribute` for what is per replica. With several workers every
+worker runs `train` with the same arguments; only the chief writes `out_dir`
+(the other workers save their checkpoints to a temporary directory, deleted at
+the end), so `out_dir` must be on storage that all workers can read to resume.
 """
 
 import json
 import math
 import os
 import platform
+import shutil
+import tempfile
 import time
 
 import keras
@@ -33,8 +42,9 @@ import numpy as np
 import tensorflow as tf
 
 from kerasdis import data as kd_data
+from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
-from kerasdis.callbacks import BetaAnnealing
+from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
 
 MODELS = {
     "vae": kd_models.VAE,
@@ -188,6 +198,11 @@ def _check_out_dir(out_dir, resume, overwrite):
     os.makedirs(out_dir, exist_ok=True)
 
 
+def _is_chief(strategy):
+    """Whether this worker writes the run directory (see `kerasdis.distribute.is_chief`)."""
+    return kd_distribute.is_chief(strategy)
+
+
 def hardware():
     return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "system": platform.system(),
@@ -195,7 +210,7 @@ def hardware():
 
 
 def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(),
-          strategy=None, tensorboard=True):
+          strategy=None, tensorboard=True, deterministic=False):
     """Trains (or resumes) a run; returns `(model, summary dict)`.
 
     Args:
@@ -206,11 +221,35 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
         overwrite: bool. Start over in a non-empty `out_dir`.
         verbose: int. Keras progress bar verbosity.
         callbacks: extra Keras callbacks.
-        strategy: a `tf.distribute.Strategy` or None.
+        strategy: a `tf.distribute.Strategy`, a name of `kerasdis.distribute.STRATEGIES`
+            (`"default"`, `"mirrored"`, `"multi_worker"`: cluster from `TF_CONFIG`)
+            or None (the current strategy). Non-chief workers never write `out_dir`.
         tensorboard: bool. Write TensorBoard logs to `out_dir/logs`.
+        deterministic: bool. Turn on TensorFlow op determinism
+            (`tf.config.experimental.enable_op_determinism()`, process-wide), so the
+            same recipe gives bit-identical weights; without it, results agree to
+            float rounding (multithreaded reductions may sum in another order).
     """
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     recipe = complete_recipe(recipe)
+    # Created first: MultiWorkerMirroredStrategy must exist before TensorFlow runs ops.
+    strategy = kd_distribute.get_strategy(strategy)
+    chief = _is_chief(strategy)
+    if not chief:  # the chief checks and writes out_dir; this worker writes a temporary copy
+        write_dir = tempfile.mkdtemp(prefix="kerasdis-worker-")
+        try:
+            return _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy,
+                          tensorboard)
+        finally:
+            shutil.rmtree(write_dir, ignore_errors=True)
     _check_out_dir(out_dir, resume, overwrite)
+    return _train(recipe, out_dir, out_dir, resume, verbose, callbacks, strategy, tensorboard)
+
+
+def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, tensorboard):
+    """`train` once the strategy is known: reads the run from `out_dir`, writes `write_dir`."""
+    chief = write_dir == out_dir
     recipe_path = os.path.join(out_dir, "recipe.json")
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
     if resume and os.path.exists(recipe_path):
@@ -221,23 +260,27 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
                 f"`recipe` differs from the one the run in {out_dir!r} was started with; "
                 f"saved {saved}, given {recipe}. Start a new run or pass the same settings."
             )
+        load = os.path.exists(checkpoint_path)
     else:
-        for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
-            if os.path.exists(stale):
-                os.remove(stale)
-    write_json(recipe_path, recipe)
+        load = False
+        if chief:
+            for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
+                if os.path.exists(stale):
+                    os.remove(stale)
+    if chief:
+        write_json(recipe_path, recipe)
 
     dataset = kd_data.load(recipe["dataset"])
-    strategy = strategy or tf.distribute.get_strategy()
     previous_seconds = 0.0
     with strategy.scope():
-        if resume and os.path.exists(checkpoint_path):
+        if load:
             model = keras.saving.load_model(checkpoint_path, safe_mode=True)
             with open(os.path.join(out_dir, STATE)) as f:
                 previous_seconds = json.load(f).get("wall_time_seconds", 0.0)
         else:
             model = build_model(recipe, dataset)
             compile_model(model, recipe)
+    kd_distribute.fix_multi_worker_logs(model)  # Keras 3 cannot reduce scalar logs over workers
 
     every = min(recipe["checkpoint_every"], recipe["steps"])
     while recipe["steps"] % every:
@@ -253,13 +296,13 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
             target=float(recipe["model_args"].get("beta", model.initial_beta)),
             steps=recipe["beta_annealing_steps"]))
     started = time.time()
-    checkpoint = _Checkpoint(out_dir, recipe, started)
+    checkpoint = _Checkpoint(write_dir, recipe, started)
     checkpoint.previous_seconds = previous_seconds
     run_callbacks.append(checkpoint)
     if tensorboard:
-        run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "logs")))
-    terminate = keras.callbacks.TerminateOnNaN()
-    run_callbacks.append(terminate)
+        run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")))
+    stop_on_nonfinite = StopOnNonFinite()
+    run_callbacks.insert(0, stop_on_nonfinite)
 
     history = None
     if done < recipe["steps"]:
@@ -268,15 +311,19 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
         history = model.fit(batches, steps_per_epoch=every, epochs=epochs,
                             initial_epoch=done // every, callbacks=run_callbacks, verbose=verbose,
                             shuffle=False)
-    if checkpoint.nonfinite:
+    nonfinite = stop_on_nonfinite.nonfinite or checkpoint.nonfinite
+    if nonfinite:
         raise FloatingPointError(
             f"Training stopped at step {int(model.optimizer.iterations.numpy())}: the loss terms "
-            f"{list(checkpoint.nonfinite)} became non-finite. The last good checkpoint is kept in "
+            f"{list(nonfinite)} became non-finite. The last good checkpoint is kept in "
             f"{checkpoint_path!r}; lower the learning rate or the weights and resume."
         )
-    with open(os.path.join(out_dir, STATE)) as f:
+    state_path = os.path.join(write_dir, STATE)
+    if not os.path.exists(state_path):  # a non-chief worker that had nothing left to train
+        state_path = os.path.join(out_dir, STATE)
+    with open(state_path) as f:
         state = json.load(f)
-    save_model_atomic(model, os.path.join(out_dir, "model.keras"))
+    save_model_atomic(model, os.path.join(write_dir, "model.keras"))
     summary = {
         "recipe": recipe,
         "steps": int(model.optimizer.iterations.numpy()),
@@ -285,5 +332,5 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
         "final_logs": state.get("last_logs", {}),
         "history": None if history is None else {k: [float(x) for x in v] for k, v in history.history.items()},
     }
-    write_json(os.path.join(out_dir, "training.json"), summary)
+    write_json(os.path.join(write_dir, "training.json"), summary)
     return model, summary

@@ -47,6 +47,16 @@ def unpack_images(data):
     return x
 
 
+def _check_not_empty(x):
+    if isinstance(x, tf.data.Dataset):
+        if int(x.cardinality()) == 0:
+            raise ValueError("`x` is an empty tf.data.Dataset; expected batches of images.")
+        return
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] == 0:
+        raise ValueError(f"`x` is empty (shape {tuple(shape)}); expected at least one image.")
+
+
 @keras.saving.register_keras_serializable(package="kerasdis")
 class GaussianLatentVAE(keras.Model):
     """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
@@ -265,8 +275,32 @@ class GaussianLatentVAE(keras.Model):
         return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
 
     def _check_batch(self, x):
-        """Trace-time check of a training batch; returns float32 images."""
-        return self._as_images(x)
+        """Checks a training/test batch; returns float32 images.
+
+        The shape is checked when the step is traced (a `ValueError` before any
+        training). The values are checked in the graph at every step: NaN or Inf
+        pixels, and pixels outside [0, 1] for the Bernoulli likelihoods, stop
+        `fit` with an `InvalidArgumentError` whose message gives the optimizer step
+        of the offending batch. The checks cost two reductions per batch.
+        """
+        x = self._as_images(x)
+        optimizer = getattr(self, "optimizer", None)
+        step = optimizer.iterations if optimizer is not None else tf.constant(-1, tf.int64)
+        finite = tf.reduce_all(tf.math.is_finite(x))
+        tf.debugging.Assert(finite, ["kerasdis: argument `x` holds NaN or Inf pixels in the "
+                                     "batch of optimizer step", step])
+        if self.likelihood in ("bernoulli", "continuous_bernoulli"):
+            inside = tf.logical_and(tf.reduce_min(x) >= 0.0, tf.reduce_max(x) <= 1.0)
+            tf.debugging.Assert(inside, [
+                f"kerasdis: argument `x` must hold pixels in [0, 1] for likelihood="
+                f"'{self.likelihood}'; the batch of optimizer step", step,
+                "has min", tf.reduce_min(x), "max", tf.reduce_max(x)])
+        return x
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, refusing empty data up front (Keras would only warn)."""
+        _check_not_empty(x)
+        return super().fit(x, y, *args, **kwargs)
 
     def train_step(self, data):
         x = self._check_batch(unpack_images(data))

@@ -135,7 +135,7 @@ class FactorVAE(GaussianLatentVAE):
         # The discriminator's view: real = first half, fake = permuted second half.
         z_fixed = tf.stop_gradient(z)
         z_real = z_fixed[:half]
-        z_fake = permute_dims(z_fixed[half : 2 * half], seed=self.step_seed(1))
+        z_fake = permute_dims(z_fixed[half : 2 * half], seed=self.step_seed(1, per_replica=True))
         logits = self.discriminator(tf.concat([z_real, z_fake], axis=0), training=training)
         labels = tf.concat([tf.zeros([half], tf.int32), tf.ones([half], tf.int32)], axis=0)
         disc_loss = tf.reduce_mean(

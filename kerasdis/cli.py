@@ -45,6 +45,10 @@ def _add_train_arguments(parser):
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--strategy", default="default",
+                        choices=("default", "mirrored", "multi_worker"),
+                        help="tf.distribute strategy: mirrored = all local devices; "
+                             "multi_worker = the cluster in $TF_CONFIG (same command on every worker)")
     parser.add_argument("--deterministic", action="store_true",
                         help="TensorFlow op determinism: bit-identical reruns (slower)")
     parser.add_argument("--eval-metrics", nargs="*", default=list(DEFAULT_EVAL_METRICS),
@@ -74,7 +78,9 @@ def cmd_train(args):
     recipe = recipe_from_args(args)
     model, summary = training.train(recipe, args.out, resume=args.resume,
                                     overwrite=args.overwrite, verbose=args.verbose,
-                                    deterministic=args.deterministic)
+                                    deterministic=args.deterministic, strategy=args.strategy)
+    if not training._is_chief(model.distribute_strategy):
+        return 0  # only the chief evaluates and writes the run directory
     print(f"trained {summary['steps']} steps in {summary['wall_time_seconds']:.0f} s; "
           f"model saved to {os.path.join(args.out, 'model.keras')}")
     finish_run(model, args.out, summary["recipe"], summary, args.eval_metrics, args.seed,

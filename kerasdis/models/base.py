@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from kerasdis import distribute
 from kerasdis import losses
 from kerasdis import networks
 
@@ -272,7 +273,12 @@ class GaussianLatentVAE(keras.Model):
     def _update_trackers(self, terms):
         for name, tracker in self.loss_trackers.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        if distribute.is_multi_worker():
+            # Keras 3 reduces multi-worker step logs with strategy.reduce(MEAN, v, axis=0),
+            # which needs rank >= 1 (tensorflow/tensorflow#72388).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def _check_batch(self, x):
         """Checks a training/test batch; returns float32 images.

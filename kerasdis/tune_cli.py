@@ -1,0 +1,186 @@
+"""`kerasdis tune`: hyper-parameter search from the shell (`kerasdis.tuning.search`).
+
+    kerasdis tune --model beta_vae --dataset dsprites --tuner bayesian --max-trials 20 \\
+        --objective val_mig --beta 1 16 --latent-dim 6 12 --steps-per-epoch 2000 --epochs 5 \\
+        --metric-options '{"mig": {"subsample": 20000}}' --out tuning/bvae
+    kerasdis tune ... --out tuning/bvae                 # again: resumes the search
+    kerasdis tune ... --role chief  --oracle-port 8000  # distributed: one chief ...
+    kerasdis tune ... --role worker --oracle-port 8000 --tuner-id worker0   # ... n workers
+
+`--out DIR` is the search directory (`results.csv`, `results.json`, `tradeoff.png`
+and keras-tuner's files). The lead wires `add_tune_parser` and `cmd_tune` into
+`kerasdis.cli`; until then `python -m kerasdis.tune_cli tune ...` runs it.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def _number_space(kind):
+    """Parses `--beta`-like values: one number (fixed), `LO HI` (range), `A,B,C` (choices)."""
+
+    def parse(values, flag):
+        if values is None:
+            return None
+        try:
+            if len(values) == 1 and "," in values[0]:
+                return [kind(v) for v in values[0].split(",") if v.strip()]
+            numbers = [kind(v) for v in values]
+        except ValueError:
+            raise ValueError(
+                f"{flag}: expected {kind.__name__} values, got {' '.join(values)!r}.") from None
+        if len(numbers) == 1:
+            return numbers[0]
+        if len(numbers) == 2:
+            return (numbers[0], numbers[1])
+        raise ValueError(
+            f"{flag}: give one value (fixed), two (LO HI, a range) or a comma-separated list "
+            f"of choices, got {' '.join(values)!r}.")
+
+    return parse
+
+
+def add_tune_parser(subparsers):
+    """Adds the `tune` subcommand to an `argparse` subparsers object; returns its parser."""
+    from kerasdis.training import MODELS
+    from kerasdis.tuning import OBJECTIVES, ROLES, TUNERS
+
+    parser = subparsers.add_parser(
+        "tune",
+        help="search β, latent size and learning rate (keras-tuner; resumable, distributed)",
+        description="Hyper-parameter search with keras-tuner (kerasdis.tuning.search). The "
+                    "searched 'beta' is the objective's weight: β (beta_vae, beta_tcvae), γ "
+                    "(factor_vae, annealed_vae) or λ_od (dip_vae). Ranges: one value fixes it, "
+                    "LO HI is a range, A,B,C a list of choices.")
+    parser.add_argument("--model", default="beta_vae", choices=sorted(MODELS),
+                        help="objective to tune")
+    parser.add_argument("--dataset", default="dsprites", help="dataset name")
+    parser.add_argument("--tuner", default="random", help=f"one of {', '.join(TUNERS)}")
+    parser.add_argument("--objective", default="val_discrete_mig",
+                        help=f"one of {', '.join(sorted(OBJECTIVES))}")
+    parser.add_argument("--max-trials", type=int, default=10,
+                        help="number of trials (hyperband: a cap, 0 for none)")
+    parser.add_argument("--beta", nargs="+", default=None, metavar="V",
+                        help="weight: LO HI (log-scale range), V (fixed) or A,B,C; "
+                             "default: the model's range")
+    parser.add_argument("--latent-dim", nargs="+", default=["4", "12"], metavar="N",
+                        help="latent size: LO HI, N or A,B,C (default 4 12)")
+    parser.add_argument("--lr", "--learning-rate", dest="learning_rate", nargs="+",
+                        default=["1e-4", "1e-3"], metavar="V",
+                        help="Adam learning rate: LO HI (log scale), V or A,B,C "
+                             "(default 1e-4 1e-3)")
+    parser.add_argument("--steps-per-epoch", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per trial; disentanglement is scored after each")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--metrics", nargs="+", default=None,
+                        help="metrics logged as val_<name> (default: the objective's)")
+    parser.add_argument("--metric-options", default=None, metavar="JSON",
+                        help='protocol overrides, e.g. \'{"mig": {"subsample": 20000}}\'')
+    parser.add_argument("--beta-annealing-steps", type=int, default=0)
+    parser.add_argument("--architecture", default="conv")
+    parser.add_argument("--likelihood", default="bernoulli")
+    parser.add_argument("--model-args", default=None, metavar="JSON",
+                        help='further model arguments, e.g. \'{"estimator": "mws"}\'')
+    parser.add_argument("--reconstruction-budget", type=float, default=None,
+                        help="nats per image; needed by --objective val_tradeoff")
+    parser.add_argument("--tradeoff-metric", default="discrete_mig")
+    parser.add_argument("--tradeoff-penalty", type=float, default=1.0)
+    parser.add_argument("--tuner-options", default=None, metavar="JSON",
+                        help='oracle options, e.g. \'{"max_epochs": 4, "factor": 2}\' (hyperband)')
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="search directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over instead of resuming the search in --out (chief only)")
+    parser.add_argument("--role", choices=ROLES, default=None,
+                        help="distributed tuning: the chief serves trials, workers run them")
+    parser.add_argument("--oracle-ip", default=None,
+                        help="chief's address (default 127.0.0.1 or $KERASTUNER_ORACLE_IP)")
+    parser.add_argument("--oracle-port", type=int, default=None,
+                        help="chief's port (or $KERASTUNER_ORACLE_PORT)")
+    parser.add_argument("--tuner-id", default=None,
+                        help="this process's id (chief: contains 'chief'; workers: unique)")
+    parser.add_argument("--verbose", type=int, default=1)
+    parser.set_defaults(func=cmd_tune)
+    return parser
+
+
+def _json_option(text, flag):
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{flag}: not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag}: expected a JSON object, got {text!r}.")
+    return value
+
+
+def search_kwargs_from_args(args):
+    """The keyword arguments of `kerasdis.tuning.search` for parsed `tune` arguments."""
+    if args.max_trials < 0:
+        raise ValueError(f"--max-trials must be a positive integer, got {args.max_trials}.")
+    out = os.path.normpath(args.out)
+    directory, project_name = os.path.split(out)
+    kwargs = {
+        "model": args.model, "dataset": args.dataset, "tuner": args.tuner,
+        "objective": args.objective, "max_trials": args.max_trials or None,
+        "directory": directory or ".", "project_name": project_name,
+        "overwrite": args.overwrite, "seed": args.seed,
+        "tuner_options": _json_option(args.tuner_options, "--tuner-options"),
+        "verbose": args.verbose, "role": args.role, "oracle_ip": args.oracle_ip,
+        "oracle_port": args.oracle_port, "tuner_id": args.tuner_id,
+        "latent_dim": _number_space(int)(args.latent_dim, "--latent-dim"),
+        "learning_rate": _number_space(float)(args.learning_rate, "--lr"),
+        "steps_per_epoch": args.steps_per_epoch, "epochs": args.epochs,
+        "batch_size": args.batch_size, "metrics": args.metrics,
+        "metric_options": _json_option(args.metric_options, "--metric-options"),
+        "beta_annealing_steps": args.beta_annealing_steps,
+        "architecture": args.architecture, "likelihood": args.likelihood,
+        "model_args": _json_option(args.model_args, "--model-args"),
+        "reconstruction_budget": args.reconstruction_budget,
+        "tradeoff_metric": args.tradeoff_metric, "tradeoff_penalty": args.tradeoff_penalty,
+    }
+    beta = _number_space(float)(args.beta, "--beta")
+    if beta is not None:
+        kwargs["beta"] = beta
+    return kwargs
+
+
+def cmd_tune(args):
+    from kerasdis import tuning
+
+    result = tuning.search(**search_kwargs_from_args(args))
+    if args.role == "worker":
+        print(f"worker done; the chief writes the results to {result.project_dir}")
+        return 0
+    completed = sum(r["status"] == "COMPLETED" for r in result.table)
+    print(f"{len(result.table)} trials ({completed} completed) in {result.project_dir}")
+    if result.best_trial_id is not None:
+        best = next(r for r in result.table if r["trial_id"] == result.best_trial_id)
+        print(f"best trial {result.best_trial_id}: {args.objective} = {best.get(args.objective)}; "
+              + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in result.best_hyperparameters.items()))
+    for name, path in result.paths.items():
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv=None):
+    """Standalone entry point: `python -m kerasdis.tune_cli tune ...`."""
+    parser = argparse.ArgumentParser(prog="kerasdis", description="kerasdis tune")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_tune_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError, FloatingPointError) as error:
+        print(f"kerasdis {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

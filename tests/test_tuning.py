@@ -1,0 +1,441 @@
+"""kerasdis.tuning: keras-tuner searches over β, latent size and learning rate.
+
+Tiny settings throughout: 3 steps of batch 8 per epoch on a 48-image 16x16 dataset
+with the mlp model (in-process searches) or on dSprites with the conv model (the
+searches run as processes through the CLI), disentanglement scored by sample-based
+protocols (no grid encoding).
+"""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras_tuner
+import numpy as np
+import pytest
+
+import kerasdis as kd
+from kerasdis import tuning
+from kerasdis import tune_cli
+
+# dSprites (conv model, the processes' searches): sample-based protocols, no grid encoding.
+CHEAP = {"discrete_mig": {"num_train": 500}, "mig": {"subsample": 1000, "num_samples": 1000}}
+# The 24 images of `small` (mlp model, in-process searches).
+TINY = dict(steps_per_epoch=3, epochs=1, batch_size=8, latent_dim=(3, 6), architecture="mlp",
+            metric_options={"discrete_mig": {"num_train": 200}, "elbo": {"num_images": 24},
+                            "mig": {"subsample": 24, "num_samples": 200}})
+
+
+@pytest.fixture(scope="module")
+def small():
+    """16x16 images of a 6x4 factor grid, one per grid point in grid order (mlp architecture)."""
+    factors = np.array([(a, b) for a in range(6) for b in range(4)])
+    images = np.zeros((len(factors), 16, 16, 1), np.float32)
+    for i, (a, b) in enumerate(factors):
+        images[i, 2 * a:2 * a + 5, 3 * b:3 * b + 4] = 1.0
+    return kd.data.from_arrays(images, factors)
+
+
+def trial_dirs(project_dir):
+    return sorted(d for d in os.listdir(project_dir) if d.startswith("trial_"))
+
+
+def runs(project_dir):
+    with open(os.path.join(project_dir, tuning.RUNS_FILE)) as f:
+        return [json.loads(line) for line in f]
+
+
+def check_results(result, n, objective):
+    best_model, table = result
+    assert len(table) == n
+    assert [r["trial_id"] for r in table] == sorted(r["trial_id"] for r in table)
+    for row in table:
+        assert row["status"] == "COMPLETED", row.get("message")
+        for key in ("beta", "latent_dim", "learning_rate", objective, "loss",
+                    "reconstruction", "wall_time_seconds"):
+            assert isinstance(row[key], (int, float)), (key, row)
+        assert row["wall_time_seconds"] > 0
+    assert best_model is not None
+    assert best_model.latent_dim == result.best_hyperparameters["latent_dim"]
+    best = max(table, key=lambda r: r[objective])
+    assert result.best_trial_id == best["trial_id"]
+    d = result.project_dir
+    for name in ("results.csv", "results.json", "tradeoff.png"):
+        assert os.path.getsize(os.path.join(d, name)) > 0, name
+    with open(os.path.join(d, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == n and objective in rows[0] and "wall_time_seconds" in rows[0]
+    with open(os.path.join(d, "results.json")) as f:
+        saved = json.load(f)
+    assert saved["objective"] == objective and len(saved["trials"]) == n
+    assert saved["best_trial_id"] == result.best_trial_id
+    # every trial ran exactly once
+    ends = [r["trial_id"] for r in runs(d) if r["event"] == "end"]
+    assert sorted(ends) == sorted(r["trial_id"] for r in table)
+
+
+# ------------------------------------------------------------------ tuner types
+@pytest.fixture(scope="module")
+def random_search(small, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("random")
+    start = time.time()
+    result = tuning.search("beta_vae", small, tuner="random", objective="val_discrete_mig",
+                           max_trials=2, directory=str(directory), project_name="p",
+                           beta=(1.0, 8.0),
+                           beta_annealing_steps=2, metrics=("discrete_mig", "elbo"), **TINY)
+    print(f"random search: {time.time() - start:.1f} s")
+    return result
+
+
+def test_random_search(random_search):
+    check_results(random_search, 2, "val_discrete_mig")
+    row = random_search.table[0]
+    assert "val_elbo" in row and row["model"] == "beta_vae" and row["weight"] == "beta"
+    # the annealed β is logged and kept apart from the hyper-parameter
+    assert row["beta_logged"] == pytest.approx(row["beta"], rel=1e-5)
+    assert 1.0 <= row["beta"] <= 8.0 and 3 <= row["latent_dim"] <= 6
+
+
+def test_bayesian_search_tradeoff_objective(small, tmp_path):
+    result = tuning.search("beta_tcvae", small, tuner="bayesian", objective="val_tradeoff",
+                           max_trials=2, directory=str(tmp_path), reconstruction_budget=50.0,
+                           tradeoff_penalty=0.5, tuner_options={"num_initial_points": 1}, **TINY)
+    check_results(result, 2, "val_tradeoff")
+    for row in result.table:  # reconstruction of an untrained model is far above 50 nats
+        assert row["reconstruction"] > 50.0
+        expected = row["val_discrete_mig"] - 0.5 * (row["reconstruction"] - 50.0) / 50.0
+        assert row["val_tradeoff"] == pytest.approx(expected, rel=1e-6)
+    assert result.project_dir.endswith("beta_tcvae-bayesian")
+
+
+def test_hyperband_search_continues_trials(small, tmp_path):
+    # max_epochs=2, factor=2: two 1-epoch trials, then the better one continued to epoch 2.
+    result = tuning.search("factor_vae", small, tuner="hyperband", objective="val_mig",
+                           max_trials=3, directory=str(tmp_path), project_name="hb",
+                           tuner_options={"max_epochs": 2, "factor": 2},
+                           model_args={"discriminator_units": 16}, **TINY)
+    check_results(result, 3, "val_mig")
+    first, second, third = result.table
+    assert third["tuner/epochs"] == 2 and third["tuner/initial_epoch"] == 1
+    assert third["tuner/trial_id"] in (first["trial_id"], second["trial_id"])
+    parent = first if third["tuner/trial_id"] == first["trial_id"] else second
+    assert third["beta"] == parent["beta"]
+    assert result.table[0]["weight"] == "gamma"
+    assert isinstance(result.best_model, kd.models.FactorVAE)
+
+
+# ------------------------------------------------------------------- hypermodel
+@pytest.mark.parametrize("model,attribute", [
+    ("beta_vae", "beta"), ("beta_tcvae", "beta"), ("factor_vae", "gamma"),
+    ("annealed_vae", "gamma"), ("dip_vae", "lambda_od")])
+def test_searched_beta_maps_to_the_model_weight(small, model, attribute):
+    hm = tuning.DisentanglementHyperModel(model, small, architecture="mlp", beta=[3.0],
+                                          latent_dim=5, learning_rate=1e-3, batch_size=8,
+                                          steps_per_epoch=7, epochs=2)
+    hp = keras_tuner.HyperParameters()
+    built = hm.build(hp)
+    assert hp.values == {"beta": 3.0, "latent_dim": 5, "learning_rate": 1e-3}
+    value = getattr(built, attribute)
+    assert float(np.asarray(value)) == 3.0
+    assert built.latent_dim == 5
+    assert float(built.optimizer.learning_rate.numpy()) == pytest.approx(1e-3)
+    if model == "annealed_vae":
+        assert built.capacity_steps == 14  # the trial length
+    if model == "beta_tcvae":
+        assert built.dataset_size == small.num_examples
+
+
+def test_hypermodel_declares_log_ranges_and_choices(small):
+    hm = tuning.DisentanglementHyperModel("beta_vae", small, architecture="mlp", latent_dim=[4, 8],
+                                          metrics=("mig",))
+    hp = keras_tuner.HyperParameters()
+    hm.declare(hp)
+    space = {h.name: h for h in hp.space}
+    beta, latent, lr = (space[name] for name in ("beta", "latent_dim", "learning_rate"))
+    assert (beta.min_value, beta.max_value, beta.sampling) == (1.0, 16.0, "log")
+    assert list(latent.values) == [4, 8]
+    assert (lr.min_value, lr.max_value, lr.sampling) == (1e-4, 1e-3, "log")
+    vae = tuning.DisentanglementHyperModel("vae", small, architecture="mlp")
+    hp = keras_tuner.HyperParameters()
+    vae.declare(hp)
+    assert "beta" not in hp.values
+
+
+def test_fit_keeps_the_tuner_callbacks(small):
+    import keras
+
+    hm = tuning.DisentanglementHyperModel("beta_vae", small, architecture="mlp", batch_size=8,
+                                          steps_per_epoch=2, epochs=2, latent_dim=3,
+                                          metric_options={"discrete_mig": {"num_train": 64}})
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(dict(logs))
+
+    hp = keras_tuner.HyperParameters()
+    model = hm.build(hp)
+    history = hm.fit(hp, model, callbacks=[Spy()])
+    assert len(seen) == 2 and all("val_discrete_mig" in logs for logs in seen)
+    assert len(history.history["val_discrete_mig"]) == 2
+    assert int(model.optimizer.iterations.numpy()) == 4
+
+
+def test_tradeoff_score():
+    cb = tuning.TradeoffScore(budget=50.0, metric="mig", penalty=2.0)
+    assert cb.score(0.3, 40.0) == pytest.approx(0.3)
+    assert cb.score(0.3, 75.0) == pytest.approx(0.3 - 2.0 * 0.5)
+    logs = {"val_mig": 0.3, "reconstruction": 60.0}
+    cb.on_epoch_end(0, logs)
+    assert logs["val_tradeoff"] == pytest.approx(0.3 - 0.4)
+
+
+def test_objectives():
+    assert set(tuning.OBJECTIVES) >= {"val_mig", "val_beta_vae", "val_factor_vae",
+                                      "val_discrete_mig", "val_elbo", "val_tradeoff"}
+    for name, objective in tuning.OBJECTIVES.items():
+        assert isinstance(objective, keras_tuner.Objective) and objective.name == name
+        assert objective.direction == ("min" if name == "val_unsupervised" else "max")
+
+
+# ----------------------------------------------------------------------- errors
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(objective="val_accuracy"), "objective"),
+    (dict(tuner="grid"), "tuner"),
+    (dict(beta=(8.0, 1.0)), "inverted"),
+    (dict(beta=(2.0, 2.0)), "empty range"),
+    (dict(beta=(0.0, 2.0)), "positive"),
+    (dict(latent_dim=(8, 4)), "inverted"),
+    (dict(latent_dim=[]), "empty list"),
+    (dict(latent_dim=(2.5, 6)), "integers"),
+    (dict(learning_rate=(1e-3, 1e-4)), "inverted"),
+    (dict(steps_per_epoch=0), "steps_per_epoch"),
+    (dict(objective="val_tradeoff"), "reconstruction_budget"),
+    (dict(metric_options={"mig": {"bins": 3}}), "unknown parameters"),
+    (dict(metrics=("nope",)), "unknown metric"),
+    (dict(model="vae", beta=(1.0, 2.0)), "no weight"),
+    (dict(model="dip_vae", beta_annealing_steps=10), "cannot be annealed"),
+    (dict(model="factor_vae", batch_size=2), "at least 4"),
+    (dict(model="nope"), "model"),
+    (dict(role="observer"), "role"),
+    (dict(role="worker", oracle_port=None), "oracle_port"),
+    (dict(role="worker", oracle_port=8000, tuner_id="chief-1"), "contain 'chief'"),
+])
+def test_bad_input_fails_before_any_trial(small, tmp_path, kwargs, match):
+    args = dict(model="beta_vae", dataset=small, architecture="mlp", max_trials=1,
+                directory=str(tmp_path), project_name="p", steps_per_epoch=1, epochs=1,
+                batch_size=8)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        tuning.search(**args)
+    assert not os.path.exists(tmp_path / "p") or not trial_dirs(tmp_path / "p")
+
+
+def test_metric_without_factors_fails(tmp_path):
+    images = np.random.default_rng(0).random((32, 16, 16, 1)).astype(np.float32)
+    no_factors = kd.data.from_arrays(images)
+    with pytest.raises(ValueError, match="needs ground-truth factors"):
+        tuning.search("beta_vae", no_factors, objective="val_mig", architecture="mlp",
+                      max_trials=1, directory=str(tmp_path), project_name="p")
+    with pytest.raises(ValueError, match="needs ground-truth factors"):
+        tuning.search("beta_vae", no_factors, objective="val_elbo", metrics=("elbo", "sap"),
+                      architecture="mlp", max_trials=1, directory=str(tmp_path))
+    assert not (tmp_path / "p").exists()
+    # the ELBO needs no factors
+    tuning.DisentanglementHyperModel("beta_vae", no_factors, architecture="mlp", metrics=("elbo",))
+
+
+def test_changed_settings_do_not_resume(random_search, small):
+    directory, name = os.path.split(random_search.project_dir)
+    before = trial_dirs(random_search.project_dir)
+    with pytest.raises(ValueError, match="other settings"):
+        tuning.search("beta_vae", small, tuner="random", max_trials=3, directory=directory,
+                      project_name=name, beta=(1.0, 4.0), beta_annealing_steps=2,
+                      metrics=("discrete_mig", "elbo"), **TINY)
+    assert trial_dirs(random_search.project_dir) == before
+
+
+def test_finished_search_reloads_without_running(random_search, small):
+    directory, name = os.path.split(random_search.project_dir)
+    result = tuning.search("beta_vae", small, tuner="random", max_trials=2, directory=directory,
+                           project_name=name, beta=(1.0, 8.0), beta_annealing_steps=2,
+                           metrics=("discrete_mig", "elbo"), **TINY)
+    assert [r["trial_id"] for r in result.table] == [r["trial_id"] for r in random_search.table]
+    assert len([r for r in runs(result.project_dir) if r["event"] == "start"]) == 2
+    assert result.best_trial_id == random_search.best_trial_id
+
+
+def test_reload_trusts_the_trial_files(random_search, small, tmp_path):
+    """A search killed between keras-tuner's writes neither reruns nor loses a trial."""
+    import shutil
+
+    project = tmp_path / "p"
+    shutil.copytree(random_search.project_dir, project)
+    # Killed after trial 0 ended (trial.json) but before oracle.json and tuner0.json
+    # caught up, while trial 1 had just been created (trial.json RUNNING only).
+    with open(project / "oracle.json") as f:
+        state = json.load(f)
+    state.update(ongoing_trials={"tuner0": "0"}, start_order=["0"], end_order=[],
+                 run_times={})
+    with open(project / "oracle.json", "w") as f:
+        json.dump(state, f)
+    os.remove(project / "tuner0.json")
+    with open(project / "trial_1" / "trial.json") as f:
+        trial = json.load(f)
+    trial.update(status="RUNNING", score=None, best_step=0)
+    trial["metrics"]["metrics"] = {}
+    with open(project / "trial_1" / "trial.json", "w") as f:
+        json.dump(trial, f)
+    os.remove(project / "results.json")
+    before = len(runs(project))
+
+    result = tuning.search("beta_vae", small, tuner="random", max_trials=2, directory=str(tmp_path),
+                           project_name="p", beta=(1.0, 8.0), beta_annealing_steps=2,
+                           metrics=("discrete_mig", "elbo"), **TINY)
+    rerun = [e["trial_id"] for e in runs(project)[before:] if e["event"] == "start"]
+    assert rerun == ["1"]
+    assert [r["status"] for r in result.table] == ["COMPLETED", "COMPLETED"]
+    assert result.table[0]["val_discrete_mig"] == random_search.table[0]["val_discrete_mig"]
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    code = tune_cli.main(["tune", "--out", str(tmp_path / "s"), "--objective", "val_nope"])
+    assert code == 1
+    assert "objective" in capsys.readouterr().err
+    code = tune_cli.main(["tune", "--out", str(tmp_path / "s"), "--latent-dim", "4", "5", "6"])
+    assert code == 1
+    assert "--latent-dim" in capsys.readouterr().err
+
+
+def test_cli_arguments_map_to_search(tmp_path):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    tune_cli.add_tune_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args([
+        "tune", "--model", "factor_vae", "--beta", "10", "50", "--latent-dim", "4,6,10",
+        "--lr", "3e-4", "--objective", "val_mig", "--metric-options", '{"mig": {"subsample": 100}}',
+        "--tuner", "hyperband", "--max-trials", "0", "--out", str(tmp_path / "a" / "b"),
+        "--role", "worker", "--oracle-port", "9000", "--tuner-id", "w1"])
+    assert args.func is tune_cli.cmd_tune
+    kwargs = tune_cli.search_kwargs_from_args(args)
+    assert kwargs["beta"] == (10.0, 50.0) and kwargs["latent_dim"] == [4, 6, 10]
+    assert kwargs["learning_rate"] == 3e-4 and kwargs["max_trials"] is None
+    assert kwargs["directory"] == str(tmp_path / "a") and kwargs["project_name"] == "b"
+    assert kwargs["metric_options"] == {"mig": {"subsample": 100}}
+    assert (kwargs["role"], kwargs["oracle_port"], kwargs["tuner_id"]) == ("worker", 9000, "w1")
+
+
+# ------------------------------------------------------ processes: resume, distributed
+def cli_command(out, max_trials, *extra):
+    return [sys.executable, "-m", "kerasdis.tune_cli", "tune", "--model", "beta_vae",
+            "--dataset", "dsprites", "--tuner", "random", "--max-trials", str(max_trials),
+            "--objective", "val_discrete_mig", "--beta", "1", "8", "--latent-dim", "3", "6",
+            "--steps-per-epoch", "3", "--epochs", "1", "--batch-size", "8",
+            "--metric-options", json.dumps(CHEAP), "--verbose", "0", "--out", str(out), *extra]
+
+
+def child_env():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERASTUNER_")}
+    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+def completed_trials(project_dir):
+    done = []
+    if os.path.isdir(project_dir):
+        for d in trial_dirs(project_dir):
+            path = os.path.join(project_dir, d, "trial.json")
+            try:
+                with open(path) as f:
+                    if json.load(f)["status"] == "COMPLETED":
+                        done.append(d)
+            except (OSError, ValueError):
+                pass
+    return done
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_without_repeating_trials(tmp_path):
+    out = tmp_path / "search"
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cli_command(out, 2), env=child_env(), stdout=log, stderr=log)
+    deadline = time.time() + 240
+    try:
+        while not completed_trials(out):
+            assert first.poll() is None, open(tmp_path / "first.log").read()[-3000:]
+            assert time.time() < deadline, "no trial completed in time"
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    done_before = completed_trials(out)
+    assert done_before == ["trial_0"]
+
+    second = subprocess.run(cli_command(out, 2), env=child_env(), capture_output=True, text=True,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert completed_trials(out) == ["trial_0", "trial_1"]
+    with open(out / "results.json") as f:
+        table = json.load(f)["trials"]
+    assert [r["status"] for r in table] == ["COMPLETED"] * 2
+    events = runs(out)
+    ends = [e["trial_id"] for e in events if e["event"] == "end"]
+    assert sorted(ends) == ["0", "1"]  # none completed twice
+    pids = {e["pid"] for e in events}
+    assert len(pids) == 2
+    second_pid = events[-1]["pid"]
+    resumed = {e["trial_id"] for e in events if e["event"] == "start" and e["pid"] == second_pid}
+    assert not resumed & {d[len("trial_"):] for d in done_before}  # finished trials never rerun
+    values = {(r["beta"], r["latent_dim"], r["learning_rate"]) for r in table}
+    assert len(values) == 2
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_distributed_search_on_loopback(tmp_path):
+    out = tmp_path / "dist"
+    port = str(free_port())
+    net = ["--oracle-ip", "127.0.0.1", "--oracle-port", port]
+    procs = {}
+    logs = {}
+    for name, extra in [("chief", ["--role", "chief"]),
+                        ("worker0", ["--role", "worker", "--tuner-id", "worker0"]),
+                        ("worker1", ["--role", "worker", "--tuner-id", "worker1"])]:
+        logs[name] = open(tmp_path / f"{name}.log", "w")
+        procs[name] = subprocess.Popen(cli_command(out, 3, *extra, *net), env=child_env(),
+                                       stdout=logs[name], stderr=logs[name])
+    try:
+        deadline = time.time() + 300
+        for name, proc in procs.items():
+            proc.wait(timeout=max(1, deadline - time.time()))
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    for name, proc in procs.items():
+        assert proc.returncode == 0, (name, open(tmp_path / f"{name}.log").read()[-3000:])
+    with open(out / "results.json") as f:
+        table = json.load(f)["trials"]
+    assert [r["trial_id"] for r in table] == ["0", "1", "2"]
+    assert all(r["status"] == "COMPLETED" for r in table)
+    events = runs(out)
+    starts = sorted(e["trial_id"] for e in events if e["event"] == "start")
+    ends = sorted(e["trial_id"] for e in events if e["event"] == "end")
+    assert starts == ends == ["0", "1", "2"]  # every trial ran exactly once
+    assert {e["tuner_id"] for e in events} <= {"worker0", "worker1"}  # the chief runs none
+    assert {r["tuner_id"] for r in table} <= {"worker0", "worker1"}
+    assert (out / "tradeoff.png").exists() and (out / "results.csv").exists()
+    assert "3 trials (3 completed)" in open(tmp_path / "chief.log").read()

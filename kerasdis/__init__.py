@@ -4,6 +4,7 @@ from kerasdis.backend import ensure_tensorflow_backend
 
 ensure_tensorflow_backend()
 
+from kerasdis import baselines  # noqa: E402
 from kerasdis import callbacks  # noqa: E402
 from kerasdis import data  # noqa: E402
 from kerasdis import distribute  # noqa: E402
@@ -19,6 +20,6 @@ from kerasdis import zoo  # noqa: E402
 from kerasdis.version import __version__  # noqa: E402
 
 __all__ = [
-    "callbacks", "data", "distribute", "export", "losses", "metrics", "models", "networks",
+    "baselines", "callbacks", "data", "distribute", "export", "losses", "metrics", "models", "networks",
     "training", "tuning", "viz", "zoo", "__version__",
 ]

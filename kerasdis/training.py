@@ -45,6 +45,7 @@ from kerasdis import data as kd_data
 from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
 from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
+from kerasdis.data.weak_supervision import single_factor_batches
 
 MODELS = {
     "vae": kd_models.VAE,
@@ -53,6 +54,8 @@ MODELS = {
     "beta_tcvae": kd_models.BetaTCVAE,
     "factor_vae": kd_models.FactorVAE,
     "dip_vae": kd_models.DIPVAE,
+    "dcign": kd_models.DCIGN,
+    "infogan": kd_models.InfoGAN,
 }
 
 DEFAULT_RECIPE = {
@@ -126,12 +129,16 @@ def build_model(recipe, dataset):
     args.setdefault("seed", recipe["seed"])
     if cls is kd_models.BetaTCVAE:
         args.setdefault("dataset_size", dataset.num_examples)
+    if cls is kd_models.DCIGN:
+        args.setdefault("num_factors", len(dataset.factor_sizes))
     return cls(**args)
 
 
 def compile_model(model, recipe):
     optimizer = keras.optimizers.Adam(recipe["learning_rate"])
-    if isinstance(model, kd_models.FactorVAE):
+    if isinstance(model, kd_models.InfoGAN):
+        model.compile()  # the paper's two Adams; the recipe's learning_rate is not used
+    elif isinstance(model, kd_models.FactorVAE):
         model.compile(optimizer=optimizer)  # discriminator keeps the paper's Adam(1e-4, 0.5, 0.9)
     else:
         model.compile(optimizer=optimizer)
@@ -307,7 +314,10 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
     history = None
     if done < recipe["steps"]:
         batch = recipe["batch_size"]
-        batches = training_batches(dataset, batch, recipe["seed"], first_step=done)
+        if isinstance(model, kd_models.DCIGN):  # weak supervision: one factor varies per batch
+            batches = single_factor_batches(dataset, batch, recipe["seed"], first_step=done)
+        else:
+            batches = training_batches(dataset, batch, recipe["seed"], first_step=done)
         history = model.fit(batches, steps_per_epoch=every, epochs=epochs,
                             initial_epoch=done // every, callbacks=run_callbacks, verbose=verbose,
                             shuffle=False)

@@ -331,6 +331,7 @@ def load(preset, expected_class=None, sha256=None, cache_dir=None):
             do not fit the config.
     """
     from kerasdis.models.base import GaussianLatentVAE
+    from kerasdis.models.infogan import InfoGAN
 
     path = resolve(preset, sha256=sha256, cache_dir=cache_dir)
     _check_preset_dir(path, preset)
@@ -350,7 +351,7 @@ def load(preset, expected_class=None, sha256=None, cache_dir=None):
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"preset {preset!r}: {CONFIG_FILE} is not a serialized Keras object.")
     config.pop("compile_config", None)
-    wanted = expected_class or GaussianLatentVAE
+    wanted = expected_class or (GaussianLatentVAE, InfoGAN)
     stored = config.get("class_name")
     try:
         model = keras.saving.deserialize_keras_object(config, safe_mode=True)
@@ -361,7 +362,8 @@ def load(preset, expected_class=None, sha256=None, cache_dir=None):
         ) from error
     if not isinstance(model, wanted):
         raise ValueError(
-            f"preset {preset!r} holds a {type(model).__name__}, not a {wanted.__name__}."
+            f"preset {preset!r} holds a {type(model).__name__}, not a "
+            f"{getattr(wanted, '__name__', 'kerasdis model')}."
         )
     problem = None
     with warnings.catch_warnings(record=True) as caught:

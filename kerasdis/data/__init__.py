@@ -14,6 +14,7 @@ from kerasdis.data.arrays import ArrayDataset, from_arrays
 from kerasdis.data.base import GroundTruthDataset
 from kerasdis.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
 from kerasdis.data.registry import load, names
+from kerasdis.data.weak_supervision import sample_single_factor_batch, single_factor_batches
 
 __all__ = [
     "ArrayDataset",
@@ -24,4 +25,6 @@ __all__ = [
     "from_arrays",
     "load",
     "names",
+    "sample_single_factor_batch",
+    "single_factor_batches",
 ]

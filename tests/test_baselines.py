@@ -1,0 +1,126 @@
+"""Baseline representations and the paper benchmarks (higgins_table, mig_vs_beta)."""
+
+import importlib.util
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+import kerasdis as kd
+from kerasdis.baselines import (
+    FactorRepresentation,
+    ground_truth,
+    ica,
+    pca,
+    raw_pixels,
+    untrained_vae,
+)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dsprites():
+    return kd.data.load("dsprites")
+
+
+def _bench(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_baselines_return_codes_of_the_right_shape(dsprites):
+    x = dsprites.images(dsprites.sample_factors(5, seed=0))
+    assert raw_pixels()(x).shape == (5, 64 * 64)
+    p = pca(dsprites, num_components=10, num_images=200, seed=0)
+    i = ica(dsprites, num_components=10, num_images=200, seed=0)
+    for rep in (p, i):
+        codes = rep(x)
+        assert codes.shape == (5, 10) and codes.dtype == np.float32 and np.isfinite(codes).all()
+    np.testing.assert_array_equal(p(x), pca(dsprites, num_images=200, seed=0)(x))  # seeded
+    vae = untrained_vae(dsprites, seed=0)
+    assert vae.encode(x)[0].shape == (5, 10)
+    np.testing.assert_array_equal(vae.encode(x)[0], untrained_vae(dsprites, seed=0).encode(x)[0])
+    with pytest.raises(ValueError, match="num_images"):
+        pca(dsprites, num_components=10, num_images=5)
+
+
+def test_ground_truth_scores_perfectly_on_a_tiny_protocol(dsprites):
+    gt = ground_truth(dsprites)
+    codes = gt.grid_codes()
+    assert codes.means.shape == (dsprites.num_examples, 5)
+    f = dsprites.sample_factors(4, seed=1)
+    np.testing.assert_array_equal(codes.lookup(f), f.astype(np.float32))
+    score = kd.metrics.beta_vae_score(gt, dsprites, num_train=60, num_eval=30, batch_size=8,
+                                      codes=codes, seed=0)
+    assert score["eval_accuracy"] >= 0.9
+
+
+def test_ground_truth_looks_factors_up_from_images():
+    sizes = (3, 4)
+    factors = np.stack(np.unravel_index(np.arange(12), sizes), axis=1)
+    rng = np.random.default_rng(0)
+    images = (rng.random((12, 8, 8, 1)) > 0.5).astype(np.float32)
+    ds = kd.data.from_arrays(images, factors=factors, factor_sizes=sizes)
+    gt = FactorRepresentation(ds)
+    order = rng.permutation(12)
+    np.testing.assert_array_equal(gt(images[order]), factors[order].astype(np.float32))
+    scaled = FactorRepresentation(ds, normalize=True)
+    np.testing.assert_allclose(scaled(images[:3]), factors[:3] / np.array([2.0, 3.0]))
+    with pytest.raises(ValueError, match="not an image"):
+        gt(1.0 - images[:1] * 0.5)
+    partial = kd.data.from_arrays(images[:5], factors=factors[:5], factor_sizes=sizes)
+    with pytest.raises(ValueError, match="grid"):
+        ground_truth(partial)
+
+
+def _table_rows(text):
+    return {m.group(1): float(m.group(2))
+            for m in re.finditer(r"^\| ([^|]+?) \| ([0-9.]+) ± [0-9.]+ \|", text, re.M)}
+
+
+def test_higgins_table_quick_baseline_rows(tmp_path):
+    bench = _bench("higgins_table")
+    out = tmp_path / "higgins.md"
+    rows = "ground_truth,pca,ica,vae_untrained"
+    assert bench.main(["--quick", "--rows", rows, "--output", str(out)]) == 0
+    text = out.read_text()
+    scores = _table_rows(text)
+    assert set(scores) == {"Ground truth", "PCA", "ICA", "VAE untrained"}
+    assert scores["Ground truth"] >= 90.0
+    assert "| representation | kerasdis (%) | seeds | published (%) | notes |" in text
+    assert "84.9 ± 0.4" in text and "## Protocol" in text
+    assert not list(tmp_path.glob(".higgins_table.*"))
+
+
+@pytest.mark.slow
+def test_higgins_table_quick_all_rows(tmp_path):
+    bench = _bench("higgins_table")
+    out = tmp_path / "higgins.md"
+    assert bench.main(["--quick", "--output", str(out)]) == 0
+    scores = _table_rows(out.read_text())
+    assert len(scores) == 9 and scores["Ground truth"] >= 90.0
+
+
+def test_mig_vs_beta_quick_one_run(tmp_path):
+    bench = _bench("mig_vs_beta")
+    out = tmp_path / "mig.md"
+    assert bench.main(["--quick", "--models", "beta_vae", "--betas", "4",
+                       "--output", str(out)]) == 0
+    text = out.read_text()
+    assert re.search(r"^\| β-VAE \| 4 \| [0-9.]+ \|", text, re.M)
+    assert (tmp_path / "mig.png").stat().st_size > 1000
+    assert not list(tmp_path.glob(".mig_vs_beta.*"))
+
+
+@pytest.mark.slow
+def test_mig_vs_beta_quick(tmp_path):
+    bench = _bench("mig_vs_beta")
+    out = tmp_path / "mig.md"
+    assert bench.main(["--quick", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert len(re.findall(r"^\| β-(?:TC)?VAE \| [0-9]+ \|", text, re.M)) == 4
+    assert (tmp_path / "mig.png").exists()

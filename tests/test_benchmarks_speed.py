@@ -1,0 +1,125 @@
+"""Smoke tests of `benchmarks/train_throughput.py` and `python -m benchmarks` (not timing tests).
+
+They only check that the scripts run on tiny settings and write their tables; the
+throughput script must also run when PyTorch is not importable (CI installs
+`.[test]`, not `.[bench]`) and mark the torch columns unavailable.
+"""
+
+import importlib.util
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        f"kerasdis_bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TINY = ["--quick", "--models", "vae", "--variants", "default", "--rounds", "1", "--steps", "2",
+        "--seconds", "0.1", "--no-subprocess"]
+
+
+NO_TORCH = textwrap.dedent("""
+    import importlib.abc, runpy, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError(f"No module named {name!r}")
+            return None
+
+    sys.meta_path.insert(0, NoTorch())
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+
+
+def test_train_throughput_without_torch(tmp_path):
+    output = tmp_path / "results" / "train_throughput.md"
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(ROOT / "benchmarks" / "train_throughput.py"),
+         *TINY, "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = output.read_text()
+    assert "PyTorch unavailable" in text and "torch is not importable" in text
+    assert "| PyTorch eager | unavailable |" in text
+    assert "load average" in text and "cores" in text
+    row = next(line for line in text.splitlines()
+               if line.startswith("| kerasdis default: `fit`, graph mode"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[1].replace(",", "")) > 0 and cells[2] == "unavailable"
+    assert not list(output.parent.glob(".*.tmp"))
+
+
+def test_train_throughput_with_torch(tmp_path):
+    pytest.importorskip("torch")
+    bench = _load("train_throughput")
+    output = tmp_path / "train_throughput.md"
+    results = bench.main(TINY + ["--output", str(output)])
+    text = output.read_text()
+    assert "PyTorch" in text and "unavailable" not in text
+    rows = {r["name"]: r for r in results["rows"]["vae"]}
+    assert {"torch_1", "torch_2", "default"} <= set(rows)
+    assert rows["default"]["x_torch"] > 0
+    # The torch reference computes the kerasdis function (weights copied over).
+    equivalence = results["equivalence"]
+    assert "error" not in equivalence, equivalence
+    assert equivalence["parameters (kerasdis / torch)"].split(" / ")[0] == \
+        equivalence["parameters (kerasdis / torch)"].split(" / ")[1]
+    for key, value in equivalence.items():
+        if not isinstance(value, str):
+            assert value < 1e-2, (key, value)
+
+
+def test_flop_count():
+    bench = _load("train_throughput")
+    macs = bench.network_macs()
+    assert macs["encoder"] == 524_288 + 4_194_304 + 524_288 + 262_144 + 262_144 + 5_120
+    assert bench.train_flops_per_image("factor_vae") > bench.train_flops_per_image("vae")
+
+
+def test_main_runs_every_script(tmp_path):
+    """`python -m benchmarks` finds the scripts with a `main(argv)`, passes --quick and
+    --output, survives a failing script and writes summary.md (fake scripts, no TF)."""
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    table = textwrap.dedent('''
+        import argparse, sys
+        def main(argv=None):
+            p = argparse.ArgumentParser()
+            p.add_argument("--quick", action="store_true")
+            p.add_argument("--output")
+            a = p.parse_args(argv)
+            open(a.output, "w").write("# {name}\\n\\n| x | quick |\\n| --- | --- |\\n| 1 | %s |\\n" % a.quick)
+            return {code}
+        if __name__ == "__main__":
+            sys.exit(main())
+    ''')
+    (scripts / "data_pipeline.py").write_text(table.format(name="Pipeline table", code=0))
+    (scripts / "zeta.py").write_text(table.format(name="Zeta table", code=3))
+    (scripts / "helper.py").write_text("X = 1\n")  # no main(argv): not a benchmark
+    (scripts / "summary.py").write_text(table.format(name="not a benchmark", code=0))
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--scripts-dir", str(scripts),
+         "--results-dir", str(results)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # zeta failed
+    text = (results / "summary.md").read_text()
+    assert "| `data_pipeline.py` | ok |" in text and "| `zeta.py` | failed (exit 3) |" in text
+    assert "may be incomplete" in text
+    assert "## data_pipeline" in text and "### Pipeline table" in text and "| 1 | True |" in text
+    assert "cores" in text and "tensorflow" in text and "load average" in text
+    assert "helper" not in text and "not a benchmark" not in text
+    main = _load("__main__")
+    assert main.discover(ROOT / "benchmarks")[:3] == ["data_pipeline", "metrics_speed",
+                                                      "train_throughput"]

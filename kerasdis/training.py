@@ -203,6 +203,9 @@ def _check_out_dir(out_dir, resume, overwrite):
                 "(--resume) to continue the run in it or overwrite=True (--overwrite) to start over."
             )
     os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(out_dir):  # leftovers of a write interrupted by a crash
+        if ".tmp-" in name and os.path.isfile(os.path.join(out_dir, name)):
+            os.remove(os.path.join(out_dir, name))
 
 
 def _is_chief(strategy):

@@ -25,7 +25,7 @@ the same rounds, peak memory (peak resident set) of a training run in a subproce
 full-grid MIG's peak memory (from `metrics_speed.md` when it is there), and a
 check that the PyTorch reference computes the same function as kerasdis.
 
-    python benchmarks/train_throughput.py            # full settings (~20 min on a loaded 2-core box)
+    python benchmarks/train_throughput.py            # full settings (~16-20 min, loaded 2 cores)
     python benchmarks/train_throughput.py --quick    # tiny settings (smoke test)
 
 Without PyTorch (`pip install ".[bench]"` brings it) the torch columns are marked
@@ -82,7 +82,8 @@ VARIANTS = {
     "spe16": dict(spe=16, label="+ `steps_per_execution=16`"),
     "fused": dict(fused=True, label="+ fused Bernoulli loss (subclass)"),
     "channels_first": dict(channels_first=True, label="+ channels-first (NCHW) networks"),
-    "fused_adam": dict(fused_adam=True, label="+ fused Adam update (`ResourceApplyAdam`, subclass)"),
+    "fused_adam": dict(fused_adam=True,
+                       label="+ fused Adam update (`ResourceApplyAdam`, subclass)"),
     "noprefetch": dict(pipeline="memory_noprefetch", label="+ no `prefetch` in the input pipeline"),
     "bf16": dict(bf16=True, label="+ bfloat16 mixed precision (monkeypatch)"),
     "kept": dict(bf16=True, fused_adam=True, label="**kept: + bfloat16 + fused Adam**"),
@@ -494,7 +495,7 @@ def fused_adam_class():
             m, v = self._momentums[index], self._velocities[index]
             step = tf.cast(self.iterations + 1, dtype)
             beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
-            handle = variable.value.handle if isinstance(variable, keras.Variable) else variable.handle
+            handle = (variable.value if isinstance(variable, keras.Variable) else variable).handle
             tf.raw_ops.ResourceApplyAdam(
                 var=handle, m=m.value.handle, v=v.value.handle,
                 beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
@@ -650,13 +651,14 @@ def check_equivalence(images):
 
     def conv(layer, module):
         kernel, bias = (w.numpy() for w in layer.weights)
-        # Conv2D (h, w, in, out) -> (out, in, h, w); Conv2DTranspose (h, w, out, in) -> (in, out, h, w)
+        # Conv2D (h, w, in, out) -> (out, in, h, w);
+        # Conv2DTranspose (h, w, out, in) -> (in, out, h, w)
         module.weight.data = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
         module.bias.data = torch.from_numpy(bias)
 
     enc, dec = net.encoder, net.decoder
     body = ref.encoder_body
-    for name, module in zip(("conv1", "conv2", "conv3", "conv4"), (body[0], body[2], body[4], body[6])):
+    for name, module in zip(("conv1", "conv2", "conv3", "conv4"), body[0:8:2]):
         conv(enc.get_layer(name), module)
     # NHWC flat index (h, w, c) of each NCHW flat position (c, h, w).
     nchw_to_nhwc = np.arange(4 * 4 * 64).reshape(4, 4, 64).transpose(2, 0, 1).reshape(-1)
@@ -916,8 +918,9 @@ def bench_model(model, images, variants, args, probe, log, with_torch):
         impls["torch_1"] = make_torch_runner(model, images, 1)[1]
         if model in args.torch_bf16_models:
             ref, impls["torch_bf16"] = make_torch_runner(model, images, "auto", autocast=True)
-            TORCH_LABELS["torch_bf16"] = (f"PyTorch eager + `torch.autocast` bfloat16, {ref.threads} "
-                                          f"thread{'s' if ref.threads > 1 else ''} (context)")
+            TORCH_LABELS["torch_bf16"] = (
+                f"PyTorch eager + `torch.autocast` bfloat16, {ref.threads} "
+                f"thread{'s' if ref.threads > 1 else ''} (context)")
     for name in variants:
         spec = variant_spec(name)
         log(f"[train_throughput] {model}: building {name} ...")
@@ -942,7 +945,8 @@ def summarize(model, rates):
         if name in TORCH_LABELS:
             label = TORCH_LABELS[name]
         elif name.startswith("torch"):
-            label = f"PyTorch {torch_version()} eager, {name[-1]} thread{'s' if name[-1] != '1' else ''}"
+            plural = "s" if name[-1] != "1" else ""
+            label = f"PyTorch {torch_version()} eager, {name[-1]} thread{plural}"
         elif name in ENV_VARIANTS:
             label = ENV_VARIANTS[name]["label"] + " *(subprocess)*"
         else:
@@ -989,8 +993,9 @@ def machine_info():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu, "cores": os.cpu_count(), "flags": flags,
         "python": platform.python_version(),
-        "versions": f"tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}"
-                    + (f", torch {torch_version()}" if torch_version() else ", torch not installed"),
+        "versions": (f"tensorflow {tf.__version__}, keras {keras.__version__}, "
+                     f"numpy {np.__version__}, "
+                     + (f"torch {torch_version()}" if torch_version() else "torch not installed")),
     }
 
 
@@ -1003,11 +1008,20 @@ def parse_metrics_speed(path):
     path = Path(path)
     if not path.exists():
         return None
-    rows = {}
+    rows, header = {}, None
     for line in path.read_text().splitlines():
+        if not line.strip().startswith("|"):
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 4 and (cells[0].startswith("mig") or cells[0].startswith("encode_grid")):
-            rows[cells[0]] = {"settings": cells[1], "seconds": cells[2], "peak_mb": cells[3]}
+        if cells and cells[0] == "metric":
+            header = {name: i for i, name in enumerate(cells)}
+            continue
+        if header is None or not (cells[0].startswith("mig") or cells[0].startswith("encode_grid")):
+            continue
+        values = {key: cells[header[name]] if header.get(name, len(cells)) < len(cells) else "?"
+                  for key, name in (("settings", "settings"), ("seconds", "seconds"),
+                                    ("peak_mb", "peak MB"))}
+        rows[cells[0]] = values
     quick = "--quick" in path.read_text()
     return {"rows": rows, "quick": quick, "path": str(path)} if rows else None
 
@@ -1017,10 +1031,11 @@ def render(results, info, args):
     lines = [
         "# Training throughput: kerasdis vs PyTorch (CPU)",
         "",
-        f"- date: {info['date']}; settings: {'--quick (tiny, not meaningful)' if args.quick else 'full'}"
-        f", {args.rounds} rounds x up to {args.steps} steps / {args.seconds:g} s per implementation",
-        f"- machine: {info['cpu']}, {info['cores']} cores ({info['flags']}); python {info['python']}; "
-        f"{info['versions']}",
+        f"- date: {info['date']}; settings: "
+        f"{'--quick (tiny, not meaningful)' if args.quick else 'full'}, {args.rounds} rounds x "
+        f"up to {args.steps} steps / {args.seconds:g} s per implementation",
+        f"- machine: {info['cpu']}, {info['cores']} cores ({info['flags']}); "
+        f"python {info['python']}; {info['versions']}",
         f"- load average (1, 5, 15 min) at start: {results['load_start']}, at end: "
         f"{results['load_end']} — the machine is shared: absolute numbers are noisy, the ratios "
         "are medians of per-round ratios of implementations run alternately in one process",
@@ -1076,7 +1091,8 @@ def render(results, info, args):
                          f"{fmt(row['x_default'], '.2f', 'x')} | {row['gflops']:.1f} | "
                          f"{fmt(row['gflops'] / limit if limit else None, '.0%')} |")
         if not torch_ok:
-            lines.append(f"| PyTorch eager | {TORCH_UNAVAILABLE} | {TORCH_UNAVAILABLE} | – | – | – |")
+            lines.append(f"| PyTorch eager | {TORCH_UNAVAILABLE} | {TORCH_UNAVAILABLE} "
+                         "| – | – | – |")
         lines.append("")
         model_rates = results["rates"][model]
         stalls = {name: len(stalled(r)) for name, r in model_rates.items()
@@ -1099,11 +1115,13 @@ def render(results, info, args):
     lines += ["FLOPs per training image (analytic, conv/dense only: forward MACs x 2, backward "
               "= 2 x forward): encoder "
               f"{macs['encoder'] / 1e6:.2f} M MACs, decoder {macs['decoder'] / 1e6:.2f} M MACs, "
-              f"FactorVAE discriminator {macs['discriminator'] / 1e6:.2f} M MACs per sample, run on "
+              f"FactorVAE discriminator {macs['discriminator'] / 1e6:.2f} M MACs per sample, "
+              "run on "
               "every image twice (TC term, discriminator loss).", ""]
     if results.get("equivalence"):
         lines += ["## Same function", "",
-                  "kerasdis weights copied into the torch reference (FactorVAE networks; NHWC→NCHW "
+                  "kerasdis weights copied into the torch reference (FactorVAE networks; "
+                  "NHWC→NCHW "
                   "kernels and flatten order), one batch, max absolute difference:", "",
                   "| quantity | max abs diff |", "| --- | ---: |"]
         for key, value in results["equivalence"].items():
@@ -1121,7 +1139,8 @@ def render(results, info, args):
             v = check[when]
             lines.append(f"| {when} | {v['loss']:.2%} | {v['reconstruction']:.2%} | "
                          f"{v['kl']:.2%} |")
-        lines += ["", f"Loss, default: {check['fp32 loss'][0]:.2f} → {check['fp32 loss'][1]:.2f}; "
+        lines += ["", f"Loss, default: {check['fp32 loss'][0]:.2f} → "
+                  f"{check['fp32 loss'][1]:.2f}; "
                   f"kept: {check['bf16 loss'][0]:.2f} → {check['bf16 loss'][1]:.2f} nats.", ""]
     if results.get("fused_adam_check") is not None:
         lines += ["Fused Adam against Keras' Adam (FactorVAE, same weights and batches, a few "
@@ -1147,7 +1166,8 @@ def render(results, info, args):
         lines += ["Full-grid MIG:", ""]
         if mig.get("from_metrics_speed"):
             ms = mig["from_metrics_speed"]
-            lines.append(f"- from `{Path(ms['path']).name}`{' (--quick run: subsample)' if ms['quick'] else ''} "
+            quick = " (--quick run: subsample)" if ms["quick"] else ""
+            lines.append(f"- from `{Path(ms['path']).name}`{quick} "
                          "(peak resident-set growth while the metric ran):")
             for name, row in ms["rows"].items():
                 lines.append(f"  - {name} ({row['settings']}): {row['seconds']} s, "
@@ -1189,17 +1209,21 @@ def write_atomic(path, text):
 # ------------------------------------------------------------------------ main
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny settings, to check the script runs")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings, to check the script runs")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown file to write")
     parser.add_argument("--models", default=None, help=f"comma-separated subset of {MODELS}")
     parser.add_argument("--variants", default=None,
-                        help=f"comma-separated kerasdis variants of {tuple(VARIANTS)} (default: per model)")
+                        help=f"comma-separated kerasdis variants of {tuple(VARIANTS)}, or "
+                             f"parts {VARIANT_PARTS} joined by '+' (default: per model)")
     parser.add_argument("--env-variants", default=None,
-                        help=f"comma-separated subprocess variants of {tuple(ENV_VARIANTS)}, or 'none'")
+                        help=f"comma-separated subprocess variants of {tuple(ENV_VARIANTS)}, "
+                             "or 'none'")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 2)")
     parser.add_argument("--steps", type=int, default=None, help="max timed steps per measurement")
     parser.add_argument("--seconds", type=float, default=None, help="max seconds per measurement")
-    parser.add_argument("--no-torch", action="store_true", help="behave as if torch were not installed")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="behave as if torch were not installed")
     parser.add_argument("--no-subprocess", action="store_true",
                         help="skip the subprocess measurements (env variants, memory, MIG)")
     parser.add_argument("--metrics-speed", default=None,
@@ -1328,7 +1352,8 @@ def main(argv=None):
     if not args.no_subprocess:
         steps = 3 if args.quick else 20
         memory = {}
-        jobs = [("kerasdis", m) for m in models] + ([("torch", m) for m in models] if with_torch else [])
+        jobs = [("kerasdis", m) for m in models]
+        jobs += [("torch", m) for m in models] if with_torch else []
         if args.quick:
             jobs = jobs[:1]
         children = {}
@@ -1348,7 +1373,8 @@ def main(argv=None):
         if parsed:
             mig["from_metrics_speed"] = parsed
         if not parsed or parsed["quick"]:
-            subsample, samples = (1_000, 100) if args.quick else (args.mig_subsample, args.mig_samples)
+            subsample, samples = ((1_000, 100) if args.quick
+                                  else (args.mig_subsample, args.mig_samples))
             mig.update(subsample=subsample, samples=samples)
             children["mig"] = ["--child", "mig", "--mig-subsample", str(subsample),
                                "--mig-samples", str(samples)]

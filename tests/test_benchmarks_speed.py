@@ -100,7 +100,8 @@ def test_main_runs_every_script(tmp_path):
             p.add_argument("--quick", action="store_true")
             p.add_argument("--output")
             a = p.parse_args(argv)
-            open(a.output, "w").write("# {name}\\n\\n| x | quick |\\n| --- | --- |\\n| 1 | %s |\\n" % a.quick)
+            table = "# {name}\\n\\n| x | quick |\\n| --- | --- |\\n| 1 | %s |\\n"
+            open(a.output, "w").write(table % a.quick)
             return {code}
         if __name__ == "__main__":
             sys.exit(main())
@@ -123,3 +124,28 @@ def test_main_runs_every_script(tmp_path):
     main = _load("__main__")
     assert main.discover(ROOT / "benchmarks")[:3] == ["data_pipeline", "metrics_speed",
                                                       "train_throughput"]
+
+
+def test_mig_memory_is_read_from_metrics_speed_by_column_name(tmp_path):
+    bench = _load("train_throughput")
+    table = tmp_path / "metrics_speed.md"
+    table.write_text("# kerasdis.metrics speed\n\n"
+                     "| metric | settings | seconds | cpu s | peak MB | target (s) |\n"
+                     "| --- | --- | ---: | ---: | ---: | ---: |\n"
+                     "| encode_grid (means) | 737280 images | 72.3 | 120.0 | 390 | |\n"
+                     "| mig (Chen et al.) | grid=full | 253.0 | 400.1 | 475 | 600 |\n"
+                     "| dci | 10000/5000 | 80.0 | 150.0 | 32 | 180 |\n")
+    parsed = bench.parse_metrics_speed(table)
+    assert not parsed["quick"]
+    assert set(parsed["rows"]) == {"encode_grid (means)", "mig (Chen et al.)"}
+    assert parsed["rows"]["mig (Chen et al.)"] == {"settings": "grid=full", "seconds": "253.0",
+                                                  "peak_mb": "475"}
+    assert bench.parse_metrics_speed(tmp_path / "missing.md") is None
+
+
+def test_ratios_leave_out_stalled_rounds():
+    bench = _load("train_throughput")
+    a, b = [100, 104, 5, 98, 100], [50, 52, 50, 2, 49]  # a stalls in round 2, b in round 3
+    assert bench.stalled(a) == {2} and bench.stalled(b) == {3}
+    assert bench.median_ratio(a, b) == 2.0
+    assert bench.median_ratio([10, 1], [1, 10]) == 5.05  # nothing left out of two rounds

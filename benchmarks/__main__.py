@@ -97,8 +97,8 @@ def main(argv=None):
     parser.add_argument("--only", default=None, help="comma-separated scripts to run")
     parser.add_argument("--skip", default=None, help="comma-separated scripts not to run")
     parser.add_argument("--results-dir", default=None,
-                        help="where tables, logs and summary.md go "
-                             "(default benchmarks/results, or benchmarks/results/quick with --quick)")
+                        help="where tables, logs and summary.md go (default benchmarks/results, "
+                             "or benchmarks/results/quick with --quick)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds after which a script is stopped (default: none)")
     parser.add_argument("--list", action="store_true", help="list the scripts and exit")

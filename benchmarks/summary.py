@@ -110,8 +110,8 @@ def render(runs, info, quick=None, total_seconds=None, load_start=None, load_end
     lines = [
         "# kerasdis benchmarks: summary",
         "",
-        f"- date: {info['date']}" + ("" if quick is None else
-                                     f"; mode: {'--quick (tiny settings, not meaningful)' if quick else 'full'}"),
+        f"- date: {info['date']}" + ("" if quick is None else "; mode: " + (
+            "--quick (tiny settings, not meaningful)" if quick else "full")),
         f"- machine: {info['cpu']}, {info['cores']} cores ({info['flags']}), {info['memory']} RAM; "
         f"{info['platform']}",
         f"- python {info['python']}; " + ", ".join(f"{k} {v[k]}" for k in v),

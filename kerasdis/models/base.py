@@ -58,6 +58,18 @@ def _check_not_empty(x):
         raise ValueError(f"`x` is empty (shape {tuple(shape)}); expected at least one image.")
 
 
+def update_trackers(trackers, terms):
+    """Feeds each `keras.metrics.Mean` of `trackers` its term; returns the step logs."""
+    for name, tracker in trackers.items():
+        tracker.update_state(terms[name])
+    logs = {name: tracker.result() for name, tracker in trackers.items()}
+    if distribute.is_multi_worker():
+        # Keras 3 reduces multi-worker step logs with strategy.reduce(MEAN, v, axis=0),
+        # which needs rank >= 1 (tensorflow/tensorflow#72388).
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
 @keras.saving.register_keras_serializable(package="kerasdis")
 class GaussianLatentVAE(keras.Model):
     """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
@@ -271,14 +283,7 @@ class GaussianLatentVAE(keras.Model):
         return list(self.loss_trackers.values())
 
     def _update_trackers(self, terms):
-        for name, tracker in self.loss_trackers.items():
-            tracker.update_state(terms[name])
-        logs = {name: tracker.result() for name, tracker in self.loss_trackers.items()}
-        if distribute.is_multi_worker():
-            # Keras 3 reduces multi-worker step logs with strategy.reduce(MEAN, v, axis=0),
-            # which needs rank >= 1 (tensorflow/tensorflow#72388).
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
+        return update_trackers(self.loss_trackers, terms)
 
     def _check_batch(self, x):
         """Checks a training/test batch; returns float32 images.

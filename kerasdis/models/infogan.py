@@ -47,7 +47,12 @@ from keras import layers
 
 from kerasdis import losses
 from kerasdis import networks
-from kerasdis.models.base import check_non_negative, check_positive_int, unpack_images
+from kerasdis.models.base import (
+    check_non_negative,
+    check_positive_int,
+    unpack_images,
+    update_trackers,
+)
 
 tfd = tfp.distributions
 
@@ -479,9 +484,7 @@ class InfoGAN(keras.Model):
         return list(self.loss_trackers.values())
 
     def _update_trackers(self, terms):
-        for name, tracker in self.loss_trackers.items():
-            tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.loss_trackers.items()}
+        return update_trackers(self.loss_trackers, terms)
 
     def train_step(self, data):
         x = self._as_images(unpack_images(data))

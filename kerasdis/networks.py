@@ -13,6 +13,12 @@ Two architectures are provided, both as functional `keras.Model`s:
 
 Encoders map images to `(mean, log_var)` of a diagonal Gaussian; decoders map
 latents to per-pixel parameters (logits) of the observation model.
+
+Mixed precision: under a mixed global dtype policy
+(`keras.config.set_dtype_policy("mixed_bfloat16")`, or `"mixed_precision": true`
+in a training recipe) the layers compute in bfloat16 with float32 variables, and
+every builder casts its outputs to float32 (the Keras mixed-precision guide's
+float32 output layer), so losses, sampling and metrics stay in float32.
 """
 
 import math
@@ -39,6 +45,14 @@ def _initializers(seed):
         else:
             yield keras.initializers.GlorotUniform(seed=int(seed) * 100 + index)
         index += 1
+
+
+def float32_outputs(outputs, names):
+    """Casts outputs to float32 when the global dtype policy computes in another dtype."""
+    if keras.config.dtype_policy().compute_dtype == "float32":
+        return outputs
+    return [layers.Activation("linear", dtype="float32", name=f"{name}_float32")(output)
+            for output, name in zip(outputs, names)]
 
 
 def check_input_shape(input_shape, architecture):
@@ -96,6 +110,7 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
         h = layers.Dense(1200, activation="relu", name="fc2", kernel_initializer=next(init))(h)
     mean = layers.Dense(latent_dim, name="mean", kernel_initializer=next(init))(h)
     log_var = layers.Dense(latent_dim, name="log_var", kernel_initializer=next(init))(h)
+    mean, log_var = float32_outputs([mean, log_var], ["mean", "log_var"])
     return keras.Model(images, [mean, log_var], name=name)
 
 
@@ -132,6 +147,7 @@ def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", 
         h = layers.Dense(math.prod(output_shape), name="logits_flat",
             kernel_initializer=next(init))(h)
         logits = layers.Reshape(output_shape, name="logits")(h)
+    (logits,) = float32_outputs([logits], ["logits"])
     return keras.Model(z, logits, name=name)
 
 
@@ -145,4 +161,5 @@ def build_discriminator(latent_dim=10, units=1000, depth=6, name="discriminator"
         h = layers.Dense(units, name=f"fc{i + 1}", kernel_initializer=next(init))(h)
         h = layers.LeakyReLU(negative_slope=0.2, name=f"lrelu{i + 1}")(h)
     logits = layers.Dense(2, name="logits", kernel_initializer=next(init))(h)
+    (logits,) = float32_outputs([logits], ["logits"])
     return keras.Model(z, logits, name=name)

@@ -10,6 +10,7 @@ recipe = {
     "steps": 30_000, "batch_size": 64, "learning_rate": 1e-4, "seed": 0,
     "checkpoint_every": 2_000,
     "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
+    "mixed_precision": False,            # True: bfloat16 compute, float32 variables/losses
 }
 ```
 
@@ -29,6 +30,7 @@ worker runs `train` with the same arguments; only the chief writes `out_dir`
 the end), so `out_dir` must be on storage that all workers can read to resume.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -68,6 +70,7 @@ DEFAULT_RECIPE = {
     "seed": 0,
     "checkpoint_every": 1_000,
     "beta_annealing_steps": 0,
+    "mixed_precision": False,
 }
 
 CHECKPOINT = "checkpoint.keras"
@@ -118,7 +121,27 @@ def complete_recipe(recipe):
         raise ValueError(
             f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
         )
+    if not isinstance(full["mixed_precision"], bool):
+        raise ValueError(f"`mixed_precision` must be true or false, got {full['mixed_precision']!r}.")
     return full
+
+
+@contextlib.contextmanager
+def dtype_policy(recipe):
+    """Global Keras dtype policy of a recipe while its model is built or loaded.
+
+    `"mixed_precision": true` builds the networks under `"mixed_bfloat16"`: layers
+    compute in bfloat16 and keep float32 variables, network outputs are cast to
+    float32 (`kerasdis.networks`). bfloat16 keeps float32's exponent range, so
+    no loss scaling is needed. On CPUs with AVX512-BF16 this trained the conv
+    VAE about 1.5x faster (`benchmarks/train_throughput.py`).
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if recipe["mixed_precision"] else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_model(recipe, dataset):
@@ -264,7 +287,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
     if resume and os.path.exists(recipe_path):
         with open(recipe_path) as f:
-            saved = json.load(f)
+            saved = complete_recipe(json.load(f))  # recipes saved before a new key was added
         if saved != recipe:
             raise ValueError(
                 f"`recipe` differs from the one the run in {out_dir!r} was started with; "
@@ -282,7 +305,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
 
     dataset = kd_data.load(recipe["dataset"])
     previous_seconds = 0.0
-    with strategy.scope():
+    with strategy.scope(), dtype_policy(recipe):
         if load:
             model = keras.saving.load_model(checkpoint_path, safe_mode=True)
             with open(os.path.join(out_dir, STATE)) as f:

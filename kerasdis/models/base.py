@@ -268,9 +268,9 @@ class GaussianLatentVAE(keras.Model):
     def compute_terms(self, x, training=False):
         """All loss terms of a batch as scalars, including `loss`."""
         outputs = self.forward(x, training=training)
-        log_px = losses.observation_distribution(outputs["logits"], self.likelihood).log_prob(x)
+        nll = losses.negative_log_likelihood(x, outputs["logits"], self.likelihood)
         terms = {
-            "reconstruction": -tf.reduce_mean(log_px),
+            "reconstruction": tf.reduce_mean(nll),
             "kl": tf.reduce_mean(losses.gaussian_kl(outputs["mean"], outputs["log_var"])),
         }
         terms.update(self.regularization_terms(x, outputs, training=training))

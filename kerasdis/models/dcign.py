@@ -184,11 +184,11 @@ class DCIGN(GaussianLatentVAE):
 
     def compute_terms(self, x, training=False, factor=None):
         outputs = self.forward(x, training=training, factor=factor)
-        log_px = losses.observation_distribution(outputs["logits"], self.likelihood).log_prob(x)
+        nll = losses.negative_log_likelihood(x, outputs["logits"], self.likelihood)
         deviation = outputs["mean"] - tf.stop_gradient(outputs["batch_mean"])[None, :]
         invariance = 0.5 * tf.reduce_sum(outputs["mask"] * tf.square(deviation), axis=1)
         terms = {
-            "reconstruction": -tf.reduce_mean(log_px),
+            "reconstruction": tf.reduce_mean(nll),
             "kl": tf.reduce_mean(losses.gaussian_kl(outputs["mean"], outputs["log_var"])),
             "invariance": tf.reduce_mean(invariance),
         }

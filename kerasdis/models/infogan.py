@@ -130,6 +130,7 @@ def build_discriminator(input_shape, num_categories, num_continuous, architectur
         if learn_continuous_std:
             outputs["cont_log_std"] = layers.Dense(num_continuous, name="q_cont_log_std",
                                                    kernel_initializer=init())(q)
+    outputs = dict(zip(outputs, networks.float32_outputs(list(outputs.values()), list(outputs))))
     return keras.Model(images, outputs, name=name)
 
 

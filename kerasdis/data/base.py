@@ -54,6 +54,9 @@ class GroundTruthDataset:
     ```
     """
 
+    # Whether example `i` (`images_at(i)`) is the grid point of flat index `i`.
+    indexed_by_factors = True
+
     # Subclasses set these in `__init__` (through `_init_factors`).
     name = "dataset"
     observation_shape = ()
@@ -189,6 +192,14 @@ class GroundTruthDataset:
     def index_of(self, factors):
         """Flat index (mixed radix over `factor_sizes`, last factor fastest) of factors."""
         return self.check_factors(factors) @ self._strides
+
+    def example_factors(self, indices):
+        """Factors of the examples served by `images_at(indices)` (int64 `[n, K]`).
+
+        For the grid datasets example `i` is the grid point of flat index `i`, so
+        this is `factors_at`; `from_arrays` datasets return their stored factors.
+        """
+        return self.factors_at(indices)
 
     def factors_at(self, indices):
         """Factors of flat indices in `[0, prod(factor_sizes))`: inverse of `index_of`."""

@@ -123,10 +123,15 @@ def posterior_set(model, ds, subsample=None, seed=0, codes=None, batch_size=1024
     indices = np.sort(rng.choice(total, size=n, replace=False))
     if codes is not None:
         return codes.means[indices], codes.log_vars[indices], codes.factors_at(indices), rng
-    if size is not None:
+    if hasattr(ds, "example_factors"):  # the factors of stored examples, in any order
+        factors = np.asarray(ds.example_factors(indices), dtype=np.int64)
+    elif size is not None:
         factors = np.stack(np.unravel_index(indices, sizes), axis=1).astype(np.int64)
     else:
-        factors = np.asarray(ds.factors_at(indices), dtype=np.int64)
+        raise ValueError(
+            "`ds` must be indexed by its factor grid or provide `example_factors(indices)` "
+            "(the factors of stored examples) to evaluate on a subsample."
+        )
     encode = rep.posterior_function(model, batch_size)
     means, log_vars = [], []
     progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="image") if verbose else None

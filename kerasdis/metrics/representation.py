@@ -173,12 +173,13 @@ def factor_names_of(ds):
 def grid_size(ds):
     """Number of points of the dataset's factor grid if its images are indexed by it.
 
-    That is `prod(factor_sizes)` when `ds.num_examples` equals it (flat index = mixed
-    radix over `factor_sizes`, last factor fastest); otherwise `None`.
+    That is `prod(factor_sizes)` when `ds.num_examples` equals it and the dataset
+    does not say otherwise (`indexed_by_factors`; flat index = mixed radix over
+    `factor_sizes`, last factor fastest); otherwise `None`.
     """
     sizes = getattr(ds, "factor_sizes", None)
-    if sizes is None or len(sizes) == 0:
-        return None
+    if sizes is None or len(sizes) == 0 or not getattr(ds, "indexed_by_factors", True):
+        return None  # e.g. `from_arrays` images stored in another order than the grid
     size = int(np.prod(np.asarray(sizes, dtype=np.int64)))
     if int(getattr(ds, "num_examples", -1)) != size:
         return None

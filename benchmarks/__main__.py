@@ -1,12 +1,12 @@
 """`python -m benchmarks`: runs every benchmark script and writes `results/summary.md`.
 
 Every `benchmarks/*.py` that defines `main(argv)` is a benchmark (helpers such as
-`summary.py` and files starting with `_` are not). Each runs in its own
-subprocess (fresh TensorFlow state and memory accounting), `data_pipeline`,
-`metrics_speed` and `train_throughput` first (in that order: `train_throughput`
-reads the MIG memory from `metrics_speed.md`), then the others alphabetically.
-`--quick` is passed through; a script that fails or times out does not stop the
-others and is marked in the summary.
+`summary.py`, files starting with `_` and `reliability_counts.py`, which runs
+tests, are not). Each runs in its own subprocess (fresh TensorFlow state and
+memory accounting), `data_pipeline`, `metrics_speed` and `train_throughput` first
+(in that order: `train_throughput` reads the MIG memory from `metrics_speed.md`),
+then the others alphabetically. `--quick` is passed through; a script that fails
+or times out does not stop the others and is marked in the summary.
 
     python -m benchmarks                          # full settings -> benchmarks/results/
     python -m benchmarks --quick                  # tiny settings -> benchmarks/results/quick/
@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import summary  # noqa: E402
 
 FIRST = ("data_pipeline", "metrics_speed", "train_throughput")
-NOT_BENCHMARKS = {"__init__", "__main__", "summary"}
+NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts"}
 BUDGET_SECONDS = 15 * 60
 
 

@@ -32,6 +32,7 @@ def _bench(name):
     return module
 
 
+@pytest.mark.bad_input
 def test_baselines_return_codes_of_the_right_shape(dsprites):
     x = dsprites.images(dsprites.sample_factors(5, seed=0))
     assert raw_pixels()(x).shape == (5, 64 * 64)
@@ -59,6 +60,7 @@ def test_ground_truth_scores_perfectly_on_a_tiny_protocol(dsprites):
     assert score["eval_accuracy"] >= 0.9
 
 
+@pytest.mark.bad_input
 def test_ground_truth_looks_factors_up_from_images():
     sizes = (3, 4)
     factors = np.stack(np.unravel_index(np.arange(12), sizes), axis=1)

@@ -63,6 +63,7 @@ def test_datasets_and_zoo_list(capsys):
     assert cli.main(["zoo", "list"]) == 0
 
 
+@pytest.mark.bad_input
 def test_errors_exit_non_zero(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         cli.main(["train", "--model", "gan", "--out", str(tmp_path / "x")])

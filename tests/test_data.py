@@ -21,6 +21,7 @@ def _centroid(image):
 # === Registry ===
 
 
+@pytest.mark.bad_input
 def test_names_and_load_errors():
     assert set(kd.data.names()) == {
         "dsprites", "color_dsprites", "noisy_dsprites", "shapes3d", "smallnorb", "celeba"
@@ -209,6 +210,7 @@ def test_as_dataset_epochs_cover_every_example_once():
     np.testing.assert_array_equal(counts, 3)  # three whole epochs, back to back
 
 
+@pytest.mark.bad_input
 def test_as_dataset_validates_batch_size(dsprites):
     for bad in (0, -3, 2.5, None):
         with pytest.raises(ValueError, match="batch_size"):
@@ -226,7 +228,9 @@ TFDS_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(TFDS_CASES))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.bad_input) if name == "celeba" else name  # no factors
+    for name in sorted(TFDS_CASES)])
 def test_tfds_adapters_with_mock_data(name, tmp_path):
     import tensorflow_datasets as tfds
 
@@ -266,6 +270,7 @@ def test_tfds_color_dsprites_and_max_examples(tmp_path):
     assert ds.images_at([0, 6], seed=0).shape == (2, 64, 64, 3)
 
 
+@pytest.mark.bad_input
 def test_tfds_reader_places_a_complete_grid_by_flat_index():
     import tensorflow as tf
 
@@ -286,6 +291,7 @@ def test_tfds_reader_places_a_complete_grid_by_flat_index():
         _read_all("toy", twice, shape, True, sizes, batch_size=5)
 
 
+@pytest.mark.bad_input
 def test_tfds_missing_data_offline(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         kd.data.load("shapes3d", source="tfds", data_dir=str(tmp_path), download=False)
@@ -297,6 +303,7 @@ def test_tfds_missing_data_offline(tmp_path):
 # === from_arrays ===
 
 
+@pytest.mark.bad_input
 def test_from_arrays_uint8_and_float():
     rng = np.random.default_rng(0)
     raw = rng.integers(0, 256, size=(6, 8, 8, 3), dtype=np.uint8)
@@ -312,6 +319,7 @@ def test_from_arrays_uint8_and_float():
         ds.sample_factors(2)
 
 
+@pytest.mark.bad_input
 def test_from_arrays_factor_lookup():
     factors = np.array([[0, 0], [0, 1], [1, 0], [0, 1], [2, 1]])
     images = np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1) / 4
@@ -330,6 +338,7 @@ def test_from_arrays_factor_lookup():
     assert grid.factor_names == ("factor_0", "factor_1")
 
 
+@pytest.mark.bad_input
 def test_from_arrays_validation():
     images = np.zeros((4, 8, 8, 1), dtype=np.float32)
     with pytest.raises(ValueError, match=r"images.*\[N, H, W, C\]"):
@@ -351,6 +360,7 @@ def test_from_arrays_validation():
 # === Bad input to the shared interface ===
 
 
+@pytest.mark.bad_input
 def test_bad_factors(dsprites):
     message = r"factor 'scale' \(column 1\) must be in \[0, 5\], got 7"
     with pytest.raises(ValueError, match=message):
@@ -364,6 +374,7 @@ def test_bad_factors(dsprites):
         dsprites.images(np.zeros((3, 5)))
 
 
+@pytest.mark.bad_input
 def test_bad_n_indices_and_seed(dsprites):
     with pytest.raises(ValueError, match="`n` must be a non-negative integer"):
         dsprites.sample_factors(-1)

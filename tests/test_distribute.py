@@ -346,6 +346,7 @@ def test_is_chief(task_type, task_id, jobs, chief):
     assert kdd.is_chief(_Strategy(task_type, task_id, jobs)) is chief
 
 
+@pytest.mark.bad_input
 def test_get_strategy_by_name():
     import tensorflow as tf
 
@@ -359,6 +360,7 @@ def test_get_strategy_by_name():
         kdd.get_strategy("tpu_pod")
 
 
+@pytest.mark.bad_input
 def test_encode_batches_rejects_bad_input():
     with pytest.raises(ValueError, match="batch_size"):
         kdd.encode_batches(object(), np.zeros((2, 64, 64, 1)), batch_size=0)
@@ -439,7 +441,9 @@ def _run_workers(script, out_dir, phase, tmp_path, recipe):
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 def test_multi_worker_training_checkpoints_on_the_chief_and_resumes(tmp_path):
+    """Two workers stopped at the first checkpoint resume to an uninterrupted run's weights."""
     import keras
     from kerasdis import training
 

@@ -52,6 +52,7 @@ def test_single_factor_batch_varies_only_the_chosen_factor(dsprites):
     assert k == 1
 
 
+@pytest.mark.bad_input
 def test_single_factor_dataset_is_a_pure_function_of_seed_and_step(dsprites):
     data = single_factor_batches(dsprites, batch_size=8, seed=3, with_factors=True)
     batches = list(data.take(3))
@@ -70,6 +71,7 @@ def test_single_factor_dataset_is_a_pure_function_of_seed_and_step(dsprites):
 
 
 # -------------------------------------------------------------------- DC-IGN
+@pytest.mark.bad_input
 def test_dcign_clamps_the_other_factors_latents(dsprites):
     model = DCIGN(latent_dim=8, factor_dims=[[0], [1], [2, 3], [4], [5]], seed=0)
     factors, k = sample_single_factor_batch(dsprites, 16, np.random.default_rng(1),
@@ -100,6 +102,7 @@ def test_dcign_clamps_the_other_factors_latents(dsprites):
         DCIGN(latent_dim=4, factor_dims=[[0], [0]])
 
 
+@pytest.mark.bad_input
 def test_dcign_trains_and_round_trips(dsprites, tmp_path):
     x, k = _weak_batches(dsprites)
     model = DCIGN(latent_dim=6, seed=1)
@@ -175,6 +178,7 @@ def test_infogan_as_a_representation(dsprites, tmp_path):
                                model.decode(mean).numpy(), atol=1e-5)
 
 
+@pytest.mark.bad_input
 def test_infogan_validates_arguments():
     with pytest.raises(ValueError, match="num_categories"):
         InfoGAN(num_categories=0, num_continuous=0)

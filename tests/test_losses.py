@@ -23,6 +23,7 @@ def test_mss_weights_in_graph_match_numpy():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+@pytest.mark.bad_input
 def test_mss_needs_two_examples():
     with pytest.raises(ValueError, match="batch_size"):
         losses.mss_log_importance_weights(1, 10)
@@ -68,6 +69,7 @@ def test_decomposition_adds_up_to_the_kl(estimator):
     assert float(terms["mi"]) >= -0.5 and float(terms["dwkl"]) >= -0.5
 
 
+@pytest.mark.bad_input
 def test_unknown_estimator():
     z = tf.zeros((4, 2))
     with pytest.raises(ValueError, match="estimator"):
@@ -93,6 +95,7 @@ def test_observation_distribution_event_shape(likelihood):
     assert dist.mean().shape == (3, 8, 8, 1)
 
 
+@pytest.mark.bad_input
 def test_unknown_likelihood():
     with pytest.raises(ValueError, match="likelihood"):
         losses.check_likelihood("poisson")

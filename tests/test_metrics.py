@@ -413,6 +413,7 @@ def test_mig_ignores_latent_order(ds):
                                    np.asarray(a["mutual_info"][name])[perm], atol=1e-4)
 
 
+@pytest.mark.bad_input
 def test_mig_shared_estimator():
     ds = FakeGrid((4, 5, 6))
     model = FakeModel((4, 5, 6), log_var=-0.5)
@@ -431,6 +432,7 @@ def test_mig_shared_estimator():
         metrics.mig(model, ds, verbose=0, estimator="exact")
 
 
+@pytest.mark.bad_input
 def test_mig_factor_selection_and_subsample():
     dsprites_like = FakeGrid((2, 3, 4), name="dsprites_fake",
                              factor_names=("shape", "scale", "position_x"))
@@ -543,6 +545,7 @@ def test_evaluate_function_skips_model_metrics(ds):
     json.dumps(out)
 
 
+@pytest.mark.bad_input
 def test_evaluate_errors(ds):
     with pytest.raises(ValueError, match="valid names are"):
         metrics.evaluate(identity, ds, metrics=("mig", "nope"), verbose=0)
@@ -559,6 +562,7 @@ def test_evaluate_errors(ds):
 # ----------------------------------------------------------------- errors
 
 
+@pytest.mark.bad_input
 def test_input_errors():
     codes = np.random.default_rng(0).normal(size=(50, 3))
     factors = np.stack([np.arange(50) % 3, np.arange(50) % 5], axis=1)
@@ -590,6 +594,7 @@ def test_input_errors():
     metrics.sap(codes, factors + 0.5, codes, factors + 0.5, continuous_factors=True)
 
 
+@pytest.mark.bad_input
 def test_dataset_and_representation_errors(ds):
     with pytest.raises(ValueError, match="no ground-truth factors"):
         metrics.beta_vae_score(identity, NoFactors(), num_train=10, num_eval=10)

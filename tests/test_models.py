@@ -128,6 +128,7 @@ def test_beta_annealing_uses_the_optimizer_step(binary_images):
     assert annealing.value_at(1000) == 4.0
 
 
+@pytest.mark.bad_input
 def test_weight_annealing_drives_other_weights(binary_images):
     model = kd.models.FactorVAE(gamma=10.0, seed=0)
     model.compile()
@@ -161,11 +162,13 @@ def test_weight_annealing_drives_other_weights(binary_images):
         (lambda: kd.callbacks.BetaAnnealing(target=-4.0, steps=10), "target"),
     ],
 )
+@pytest.mark.bad_input
 def test_bad_arguments(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
 
+@pytest.mark.bad_input
 def test_wrong_image_shape_is_refused_before_training():
     model = kd.models.VAE()
     model.compile(optimizer="adam")
@@ -177,6 +180,7 @@ def test_wrong_image_shape_is_refused_before_training():
         model.decode(np.zeros((2, 3), np.float32))
 
 
+@pytest.mark.bad_input
 def test_tiny_batches_refused_by_batch_estimators():
     x = np.zeros((4, 64, 64, 1), np.float32)
     tc = kd.models.BetaTCVAE(dataset_size=10)

@@ -14,6 +14,7 @@ def _fit(model, x, **kwargs):
     return model.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0, **kwargs)
 
 
+@pytest.mark.bad_input
 def test_nan_pixels_stop_training_and_name_the_step(binary_images):
     x = binary_images[:32].copy()
     x[17, 3, 3, 0] = np.nan  # in the third batch of 8
@@ -23,6 +24,7 @@ def test_nan_pixels_stop_training_and_name_the_step(binary_images):
     assert "step" in str(error.value) and "2" in str(error.value)
 
 
+@pytest.mark.bad_input
 def test_bernoulli_refuses_pixels_outside_the_unit_interval(binary_images):
     x = binary_images[:16] * 255.0  # float images in [0, 255]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
@@ -37,6 +39,7 @@ def test_uint8_images_are_scaled(binary_images):
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.bad_input
 def test_empty_dataset_is_refused():
     model = kd.models.VAE(seed=0)
     model.compile(optimizer="adam")
@@ -65,7 +68,9 @@ def test_extreme_log_variances_are_bounded():
     assert np.all(np.isfinite(q.sample(seed=1)))
 
 
+@pytest.mark.fault
 def test_stop_on_non_finite_names_the_term(binary_images):
+    """β set to NaN before training: StopOnNonFinite stops at step 1 and names the term."""
     model = kd.models.BetaVAE(seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.beta.assign(float("nan"))

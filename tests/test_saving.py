@@ -96,6 +96,7 @@ def test_saved_model_export_loads_with_tensorflow_only(binary_images, tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "rec.npy"), model.reconstruct(x), atol=1e-5)
 
 
+@pytest.mark.bad_input
 def test_export_refuses_to_overwrite(tmp_path):
     model = kd.models.VAE()
     (tmp_path / "taken").mkdir()
@@ -106,6 +107,7 @@ def test_export_refuses_to_overwrite(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["taken"]
 
 
+@pytest.mark.bad_input
 def test_other_backend_is_refused():
     env = dict(os.environ, KERAS_BACKEND="jax")
     proc = subprocess.run([sys.executable, "-c", "import kerasdis"], env=env,

@@ -39,7 +39,9 @@ def _weights(model):
 
 
 @pytest.mark.parametrize("name,args", [("beta_vae", {"beta": 4.0}), ("factor_vae", {})])
+@pytest.mark.fault
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, name, args):
+    """Training interrupted at step 15 resumes from the step-10 checkpoint to the same weights."""
     recipe = {**TINY, "model": name, "model_args": {**args, "latent_dim": 4}}
     straight, _ = training.train(recipe, str(tmp_path / "a"), verbose=0)
     with pytest.raises(KeyboardInterrupt):
@@ -60,6 +62,7 @@ def test_training_batches_depend_only_on_seed_and_step():
     assert not np.array_equal(first[0], first[1])
 
 
+@pytest.mark.bad_input
 def test_existing_run_directory_is_protected(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -69,6 +72,7 @@ def test_existing_run_directory_is_protected(tmp_path):
     assert (out / "notes.txt").read_text() == "keep me"
 
 
+@pytest.mark.bad_input
 def test_resume_with_other_settings_is_refused(tmp_path):
     training.train({**TINY, "steps": 10}, str(tmp_path), verbose=0)
     with pytest.raises(ValueError, match="recipe"):
@@ -86,13 +90,16 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         ({"lr": 1e-3}, "Unknown recipe keys"),
     ],
 )
+@pytest.mark.bad_input
 def test_bad_recipes(change, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         training.train({**TINY, **change}, str(tmp_path / "x"), verbose=0)
     assert not (tmp_path / "x" / "checkpoint.keras").exists()
 
 
+@pytest.mark.fault
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    """A diverging learning rate: training stops on the NaN and the checkpoint stays finite."""
     recipe = {**TINY, "learning_rate": 1e6, "model_args": {"beta": 4.0, "latent_dim": 4},
               "steps": 40}
     try:
@@ -107,7 +114,9 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    """A CLI run killed with SIGKILL and resumed ends with an uninterrupted run's weights."""
     args = ["--model", "beta_vae", "--latent-dim", "4", "--steps", "60", "--batch-size", "8",
             "--lr", "0.001", "--seed", "5", "--checkpoint-every", "10", "--verbose", "0",
             "--eval-metrics"]  # no evaluation at the end: this test is about the weights

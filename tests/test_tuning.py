@@ -226,6 +226,7 @@ def test_objectives():
     (dict(role="worker", oracle_port=None), "oracle_port"),
     (dict(role="worker", oracle_port=8000, tuner_id="chief-1"), "contain 'chief'"),
 ])
+@pytest.mark.bad_input
 def test_bad_input_fails_before_any_trial(small, tmp_path, kwargs, match):
     args = dict(model="beta_vae", dataset=small, architecture="mlp", max_trials=1,
                 directory=str(tmp_path), project_name="p", steps_per_epoch=1, epochs=1,
@@ -236,6 +237,7 @@ def test_bad_input_fails_before_any_trial(small, tmp_path, kwargs, match):
     assert not os.path.exists(tmp_path / "p") or not trial_dirs(tmp_path / "p")
 
 
+@pytest.mark.bad_input
 def test_metric_without_factors_fails(tmp_path):
     images = np.random.default_rng(0).random((32, 16, 16, 1)).astype(np.float32)
     no_factors = kd.data.from_arrays(images)
@@ -250,6 +252,7 @@ def test_metric_without_factors_fails(tmp_path):
     tuning.DisentanglementHyperModel("beta_vae", no_factors, architecture="mlp", metrics=("elbo",))
 
 
+@pytest.mark.bad_input
 def test_changed_settings_do_not_resume(random_search, small):
     directory, name = os.path.split(random_search.project_dir)
     before = trial_dirs(random_search.project_dir)
@@ -270,6 +273,7 @@ def test_finished_search_reloads_without_running(random_search, small):
     assert result.best_trial_id == random_search.best_trial_id
 
 
+@pytest.mark.fault
 def test_reload_trusts_the_trial_files(random_search, small, tmp_path):
     """A search killed between keras-tuner's writes neither reruns nor loses a trial."""
     import shutil
@@ -303,6 +307,7 @@ def test_reload_trusts_the_trial_files(random_search, small, tmp_path):
     assert result.table[0]["val_discrete_mig"] == random_search.table[0]["val_discrete_mig"]
 
 
+@pytest.mark.bad_input
 def test_cli_reports_bad_input(tmp_path, capsys):
     code = tune_cli.main(["tune", "--out", str(tmp_path / "s"), "--objective", "val_nope"])
     assert code == 1
@@ -361,7 +366,9 @@ def completed_trials(project_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.fault
 def test_killed_search_resumes_without_repeating_trials(tmp_path):
+    """A search killed with SIGKILL after one trial resumes without rerunning that trial."""
     out = tmp_path / "search"
     log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(cli_command(out, 2), env=child_env(), stdout=log, stderr=log)

@@ -184,6 +184,7 @@ def test_latents_vs_factors(dead_model, factor_ds, tmp_path):
     assert none["dims"] == [] and (tmp_path / "none.png").exists()
 
 
+@pytest.mark.bad_input
 def test_tradeoff_plot(tmp_path):
     runs = [
         {"model": "beta_vae", "beta": 1, "reconstruction": 30.1, "mig": 0.05},
@@ -218,6 +219,7 @@ def test_traversal_logger_writes_image_summaries(model, x, tmp_path):
     np.testing.assert_array_equal(seen[("reconstructions", 1)], viz.reconstructions(m, x[:4]))
 
 
+@pytest.mark.bad_input
 def test_traversal_logger_errors():
     with pytest.raises(ValueError, match="every_n_epochs"):
         kd.callbacks.TraversalLogger("logs", every_n_epochs=0)
@@ -247,11 +249,13 @@ def test_traversal_logger_errors():
         ({"dataset": "dsprites"}, "`dataset`"),
     ],
 )
+@pytest.mark.bad_input
 def test_traversal_errors(model, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         viz.traversal_grid(model, **kwargs)
 
 
+@pytest.mark.bad_input
 def test_other_errors(model, x, tmp_path):
     with pytest.raises(ValueError, match="`steps`"):
         viz.traversal_gif(model, tmp_path / "a.gif", x, steps=1)

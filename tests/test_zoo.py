@@ -91,7 +91,9 @@ def test_compiled_model_preset_has_no_compile_config(tmp_path, images):
 
 
 # --------------------------------------------------------------- verification
+@pytest.mark.fault
 def test_modified_weights_are_refused(preset):
+    """A preset whose weights file has one flipped byte is refused (sha256)."""
     weights = os.path.join(preset, "model.weights.h5")
     with open(weights, "r+b") as f:
         f.seek(os.path.getsize(weights) // 2)
@@ -104,7 +106,9 @@ def test_modified_weights_are_refused(preset):
     assert weights in message and "expected" in message and zoo.sha256_of(weights) in message
 
 
+@pytest.mark.fault
 def test_missing_hash_or_file_is_refused(preset):
+    """A preset missing its weights hash or its config.json is refused."""
     path = os.path.join(preset, "metadata.json")
     with open(path) as f:
         metadata = json.load(f)
@@ -118,19 +122,24 @@ def test_missing_hash_or_file_is_refused(preset):
         zoo.load(preset)
 
 
+@pytest.mark.bad_input
 def test_expected_class_mismatch(preset):
     with pytest.raises(ValueError, match="holds a BetaVAE, not a BetaTCVAE"):
         kd.models.BetaTCVAE.from_preset(preset)
 
 
+@pytest.mark.fault
 def test_weights_that_do_not_fit_the_config(preset, tmp_path):
+    """A preset whose config.json was swapped for another model's is refused."""
     other = kd.models.BetaVAE(latent_dim=5, seed=0).save_to_preset(str(tmp_path / "other"))
     shutil.copy(os.path.join(other, "config.json"), os.path.join(preset, "config.json"))
     with pytest.raises(ValueError, match="do not fit"):
         zoo.load(preset)
 
 
+@pytest.mark.fault
 def test_config_is_deserialized_in_safe_mode(preset):
+    """A config.json rewritten to a Lambda layer with code is refused (safe_mode)."""
     path = os.path.join(preset, "config.json")
     lambda_config = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
                      "config": {"name": "l", "function": {
@@ -145,6 +154,7 @@ def test_config_is_deserialized_in_safe_mode(preset):
 
 # ------------------------------------------------------------------ names
 @pytest.mark.parametrize("name", ["../x", "/etc", "a/../../b", "..", "./nope", "~/nope"])
+@pytest.mark.bad_input
 def test_names_cannot_escape_the_zoo(name, no_env_zoo):
     with pytest.raises(ValueError):
         zoo.load(name)
@@ -153,11 +163,13 @@ def test_names_cannot_escape_the_zoo(name, no_env_zoo):
 
 
 @pytest.mark.parametrize("name", ["Bad-Name", "beta vae", "x.y", ""])
+@pytest.mark.bad_input
 def test_invalid_names(name, no_env_zoo):
     with pytest.raises(ValueError, match="name|non-empty"):
         zoo.load(name)
 
 
+@pytest.mark.bad_input
 def test_unknown_name_lists_the_known_ones(preset, tmp_path, monkeypatch):
     extra = tmp_path / "extra_zoo"
     extra.mkdir()
@@ -176,7 +188,9 @@ def test_unknown_name_lists_the_known_ones(preset, tmp_path, monkeypatch):
     assert info["path"] == os.path.realpath(extra / "tiny_beta_vae")
 
 
+@pytest.mark.fault
 def test_symlinked_name_cannot_leave_the_zoo(preset, tmp_path, monkeypatch):
+    """A zoo entry that is a symlink to outside the zoo is refused."""
     extra = tmp_path / "zoo"
     extra.mkdir()
     os.symlink(preset, extra / "linked")
@@ -196,6 +210,7 @@ def test_list_works(no_env_zoo):
 
 
 # --------------------------------------------------------------------- URLs
+@pytest.mark.bad_input
 def test_file_url_with_sha256(model, preset, images, tmp_path):
     archive = str(tmp_path / "preset.tar.gz")
     digest = zoo.make_archive(preset, archive)
@@ -231,7 +246,9 @@ def test_url_default_cache_under_keras_home(preset, tmp_path, monkeypatch):
     assert os.path.isdir(tmp_path / "keras_home" / "kerasdis" / "presets" / digest)
 
 
+@pytest.mark.fault
 def test_unsafe_archive_is_refused(tmp_path):
+    """A preset archive with a ../ member is refused and nothing is extracted."""
     evil = tmp_path / "evil.txt"
     evil.write_text("x")
     archive = str(tmp_path / "evil.tar.gz")
@@ -244,6 +261,7 @@ def test_unsafe_archive_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------- atomic writes
+@pytest.mark.bad_input
 def test_overwrite_refusal(model, preset, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         model.save_to_preset(preset)
@@ -258,7 +276,9 @@ def test_overwrite_refusal(model, preset, tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
 
 
+@pytest.mark.fault
 def test_failure_leaves_no_target(model, preset, tmp_path, monkeypatch):
+    """A save that fails midway (disk full) leaves no partial preset, keeps the old one."""
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
@@ -275,6 +295,7 @@ def test_failure_leaves_no_target(model, preset, tmp_path, monkeypatch):
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
 
 
+@pytest.mark.bad_input
 def test_metadata_must_be_json(model, tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         model.save_to_preset(str(tmp_path / "p"), metadata={"bad": object()})
@@ -282,6 +303,7 @@ def test_metadata_must_be_json(model, tmp_path):
 
 
 # ------------------------------------------------------------------- publish
+@pytest.mark.bad_input
 def test_publish_from_a_run_directory(model, images, tmp_path):
     from kerasdis import training
 

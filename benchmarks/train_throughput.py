@@ -5,15 +5,21 @@ architecture of Locatello et al. 2019 at batch 64 (64x64x1 dSprites images),
 measures images/s of a training step:
 
 - kerasdis as users run it: `model.fit` on a prefetched `tf.data` of in-memory
-  batches (and, for the VAE, on `kerasdis.training.training_batches`, the pipeline
-  of `kerasdis train`), in its default configuration and in variants: XLA
-  (`jit_compile=True`), `steps_per_execution`, a fused Bernoulli loss, bfloat16
-  mixed precision, TensorFlow thread and oneDNN settings (subprocesses, as they
-  must be set before TensorFlow starts). Variants that need a library change are
-  measured with a subclass or a monkeypatch, defined in this file. "kept" is
-  bfloat16 mixed precision (float32 network outputs) + a fused Adam update;
+  batches, Keras' Adam, in two configurations:
+  - "default": float32. Its Bernoulli reconstruction is the fused
+    `tf.nn.sigmoid_cross_entropy_with_logits`
+    (`kerasdis.losses.negative_log_likelihood`), the library default since it
+    measured 1.13x on the VAE (it used to be TFP's `Bernoulli.log_prob`);
+  - "kept": the library's opt-in mixed precision, what `kerasdis train
+    --mixed-precision` (recipe key `"mixed_precision": True`) runs: the model is
+    built inside `kerasdis.training.dtype_policy`, so it computes in bfloat16 with
+    float32 variables and float32 network outputs; the optimizer is Keras' Adam
+    (bfloat16 pays on CPUs with AVX512-BF16 or AMX; without them TensorFlow
+    emulates it and "kept" is several times slower than float32, which the
+    report then notes);
 - a PyTorch implementation of the same networks, loss and batch written here
-  (eager, `torch.optim.Adam`), with 2 threads (its default here) and 1 thread.
+  (eager, `torch.optim.Adam`), with 2 threads (its default here) and 1 thread,
+  and, for the VAE, under `torch.autocast` bfloat16 (like for like with "kept").
 
 Implementations are run alternately in one process (`--rounds` rounds of up to
 `--steps` steps or `--seconds` seconds each; tracing and warm-up excluded) and
@@ -21,12 +27,31 @@ the table reports the median of the per-round ratios. The reference of the
 "x torch" column is, in each round, the faster of the two torch thread settings.
 
 Also: achieved FLOP/s against a 2048x2048 float32 `tf.linalg.matmul` measured in
-the same rounds, peak memory (peak resident set) of a training run in a subprocess, the
-full-grid MIG's peak memory (from `metrics_speed.md` when it is there), and a
-check that the PyTorch reference computes the same function as kerasdis.
+the same rounds, a check that the PyTorch reference computes the same function
+as kerasdis, a check that "kept" trains like the default (both trained for 20
+steps from the same weights), peak memory (peak resident set) of a training run
+in a subprocess, and the full-grid MIG's peak memory (from `metrics_speed.md`
+when it is there).
 
-    python benchmarks/train_throughput.py            # full settings (~16-20 min, loaded 2 cores)
-    python benchmarks/train_throughput.py --quick    # tiny settings (smoke test)
+The default run measures only that: 5 rounds of up to 30 steps / 2 s per
+implementation, 13 implementations in all (VAE: torch x3, default, kept;
+β-TCVAE and FactorVAE: torch x2, default, kept), about 5-7 minutes on a quiet
+2-core machine (7-8 under the load of two other trainings), so that `python -m
+benchmarks` stays within its budget. `--explore`
+adds the variants that were measured and not kept, in the same rounds: XLA
+(`jit_compile=True`, every model), `steps_per_execution=16`, channels-first
+(NCHW) networks, no `prefetch` and the `kerasdis.training.training_batches`
+pipeline (VAE), a fused Adam update (FactorVAE; it measured 0.99x), and, in
+subprocesses (they must be set before TensorFlow starts), oneDNN off and
+TensorFlow thread settings (VAE). Those that need a library change are
+measured with a subclass (`fused_adam_class`) or a monkeypatch
+(`channels_first_networks`) defined in this file. `--variants` picks variants by
+name or composes them with "+" (e.g. `spe=4+bf16`; `bf16` is the library's mixed
+precision, the same configuration as "kept").
+
+    python benchmarks/train_throughput.py             # default run (~5-7 min, quiet 2 cores)
+    python benchmarks/train_throughput.py --explore   # + explored variants (~15 min)
+    python benchmarks/train_throughput.py --quick     # tiny settings (smoke test)
 
 Without PyTorch (`pip install ".[bench]"` brings it) the torch columns are marked
 unavailable and everything else still runs.
@@ -71,39 +96,38 @@ TORCH_UNAVAILABLE = "unavailable"
 TORCH_LABELS = {}
 
 # kerasdis variants measured in-process. `spe`: steps_per_execution; `jit`:
-# jit_compile; `fused`: fused Bernoulli loss (subclass); `bf16`: mixed_bfloat16
-# (float32 outputs, monkeypatched network builders); `channels_first`: NCHW
-# networks (monkeypatched builders); `pipeline`: "memory" (prefetched in-memory
-# batches), "memory_noprefetch" or "training_batches".
-KEPT = "kept"  # the variant the measurements made us keep: bfloat16 + fused Adam
+# jit_compile; `bf16`: the library's mixed precision (`kerasdis.training.dtype_policy`);
+# `fused_adam`: fused Adam update (subclass); `channels_first`: NCHW networks
+# (monkeypatched builders); `pipeline`: "memory" (prefetched in-memory batches),
+# "memory_noprefetch" or "training_batches".
+KEPT = "kept"  # what the measurements made us keep: `mixed_precision` (bfloat16), Keras' Adam
 VARIANTS = {
     "default": dict(label="kerasdis default: `fit`, graph mode, float32"),
     "xla": dict(jit=True, label="+ XLA (`jit_compile=True`)"),
     "spe16": dict(spe=16, label="+ `steps_per_execution=16`"),
-    "fused": dict(fused=True, label="+ fused Bernoulli loss (subclass)"),
     "channels_first": dict(channels_first=True, label="+ channels-first (NCHW) networks"),
     "fused_adam": dict(fused_adam=True,
                        label="+ fused Adam update (`ResourceApplyAdam`, subclass)"),
     "noprefetch": dict(pipeline="memory_noprefetch", label="+ no `prefetch` in the input pipeline"),
-    "bf16": dict(bf16=True, label="+ bfloat16 mixed precision (monkeypatch)"),
-    "kept": dict(bf16=True, fused_adam=True, label="**kept: + bfloat16 + fused Adam**"),
+    "bf16": dict(bf16=True, label="+ `mixed_precision` (bfloat16, library option)"),
+    KEPT: dict(bf16=True, label="**kept: + `mixed_precision` (bfloat16, library option, "
+                                "`--mixed-precision`)**"),
     "training_batches": dict(pipeline="training_batches",
                              label="default, fed by `training_batches(dsprites)` (rendered "
                                    "on the fly)"),
 }
-MODEL_VARIANTS = {
-    "vae": ("default", "xla", "spe16", "fused", "channels_first", "noprefetch", "bf16", "kept",
-            "training_batches"),
-    "beta_tcvae": ("default", "xla", "bf16", "kept"),
-    "factor_vae": ("default", "xla", "fused_adam", "bf16", "kept"),
+DEFAULT_VARIANTS = ("default", KEPT)  # every model, default run and --quick
+EXPLORE_VARIANTS = {  # added by --explore
+    "vae": ("xla", "spe16", "channels_first", "noprefetch", "training_batches"),
+    "beta_tcvae": ("xla",),
+    "factor_vae": ("xla", "fused_adam"),
 }
-QUICK_VARIANTS = ("default", "kept")
-VARIANT_PARTS = ("spe=N", "xla", "fused", "fused_adam", "bf16", "channels_first", "noprefetch",
+VARIANT_PARTS = ("spe=N", "xla", "fused_adam", "bf16", "channels_first", "noprefetch",
                  "training_batches")
 
 
 def variant_spec(name):
-    """A variant by name (`VARIANTS`) or composed with "+": e.g. `spe=4+bf16+fused`."""
+    """A variant by name (`VARIANTS`) or composed with "+": e.g. `spe=4+bf16+xla`."""
     if name in VARIANTS:
         return VARIANTS[name]
     spec, parts = {}, []
@@ -111,9 +135,9 @@ def variant_spec(name):
         if token.startswith("spe="):
             spec["spe"] = int(token[4:])
             parts.append(f"`steps_per_execution={spec['spe']}`")
-        elif token in ("xla", "fused", "fused_adam", "bf16", "channels_first"):
+        elif token in ("xla", "fused_adam", "bf16", "channels_first"):
             spec["jit" if token == "xla" else token] = True
-            parts.append({"xla": "XLA", "fused": "fused loss", "bf16": "bfloat16",
+            parts.append({"xla": "XLA", "bf16": "`mixed_precision` (bfloat16)",
                           "fused_adam": "fused Adam", "channels_first": "NCHW"}[token])
         elif token in ("training_batches", "noprefetch"):
             spec["pipeline"] = "memory_noprefetch" if token == "noprefetch" else token
@@ -354,81 +378,13 @@ def make_torch_runner(model, images, threads, seed=0, autocast=False):
 
 
 # ------------------------------------------------------------ kerasdis variants
-def fused_terms_mixin():
-    """`compute_terms` with the Bernoulli log-likelihood as one fused op.
-
-    Library change it measures (kerasdis/models/base.py, `compute_terms`): for
-    `likelihood == "bernoulli"`, `-log p(x|z)` summed per image is
-    `reduce_sum(sigmoid_cross_entropy_with_logits(labels=x, logits=logits))`,
-    instead of `tfd.Independent(tfd.Bernoulli(logits)).log_prob(x)` (two softplus
-    and two multiply_no_nan passes, and their gradients).
-    """
-    import tensorflow as tf
-
-    from kerasdis import losses
-
-    class FusedTerms:
-        def compute_terms(self, x, training=False):
-            if self.likelihood != "bernoulli":
-                return super().compute_terms(x, training=training)
-            outputs = self.forward(x, training=training)
-            logits = tf.cast(outputs["logits"], "float32")
-            nll = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
-            terms = {
-                "reconstruction": tf.reduce_mean(tf.reduce_sum(nll, axis=[1, 2, 3])),
-                "kl": tf.reduce_mean(losses.gaussian_kl(outputs["mean"], outputs["log_var"])),
-            }
-            terms.update(self.regularization_terms(x, outputs, training=training))
-            terms["loss"] = self.total_loss(terms)
-            return terms
-
-    return FusedTerms
-
-
-@contextlib.contextmanager
-def bfloat16_networks():
-    """Builds networks under `mixed_bfloat16` with float32 outputs.
-
-    Library change it measures (kerasdis/networks.py): when the global dtype policy
-    is mixed, each builder ends its outputs with
-    `layers.Activation("linear", dtype="float32")`, so the losses, the latent
-    sampling and everything downstream stay float32 while the convolutions and
-    dense layers run in bfloat16 (variables stay float32).
-    """
-    import keras
-
-    from kerasdis import networks
-
-    names = ("build_encoder", "build_decoder", "build_discriminator")
-    originals = {name: getattr(networks, name) for name in names}
-
-    def wrap(builder):
-        def build(*args, **kwargs):
-            net = builder(*args, **kwargs)
-            outputs = net.outputs
-            cast = [keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(o)
-                    for i, o in enumerate(outputs)]
-            return keras.Model(net.inputs, cast if len(cast) > 1 else cast[0], name=net.name)
-        return build
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    for name in names:
-        setattr(networks, name, wrap(originals[name]))
-    try:
-        yield
-    finally:
-        for name in names:
-            setattr(networks, name, originals[name])
-        keras.config.set_dtype_policy(previous)
-
-
 @contextlib.contextmanager
 def channels_first_networks():
     """The conv encoder and decoder of `kerasdis.networks`, built channels-first (NCHW).
 
     The images stay NHWC at the model's boundary (a `Permute` at the encoder's input
-    and the decoder's output), so the rest of kerasdis is unchanged.
+    and the decoder's output), so the rest of kerasdis is unchanged; like the
+    library's builders, the outputs are float32 under a mixed dtype policy.
     """
     import keras
     from keras import layers
@@ -450,6 +406,7 @@ def channels_first_networks():
         h = layers.Dense(256, activation="relu", kernel_initializer=next(init))(h)
         mean = layers.Dense(latent_dim, name="mean", kernel_initializer=next(init))(h)
         log_var = layers.Dense(latent_dim, name="log_var", kernel_initializer=next(init))(h)
+        mean, log_var = networks.float32_outputs([mean, log_var], ["mean", "log_var"])
         return keras.Model(images, [mean, log_var], name=name)
 
     def build_decoder(output_shape=IMAGE, latent_dim=LATENT, architecture="conv",
@@ -465,6 +422,7 @@ def channels_first_networks():
         h = layers.Conv2DTranspose(output_shape[-1], 4, strides=2,
                                    kernel_initializer=next(init), **cf)(h)
         logits = layers.Permute((2, 3, 1), name="logits")(h)
+        (logits,) = networks.float32_outputs([logits], ["logits"])
         return keras.Model(z, logits, name=name)
 
     networks.build_encoder, networks.build_decoder = build_encoder, build_decoder
@@ -518,7 +476,9 @@ def compile_kerasdis_model(net, model, spe=1, jit=False, fused_adam=False):
     net.compile(optimizer=adam(1e-4), steps_per_execution=spe, jit_compile=jit, **kwargs)
 
 
-def build_kerasdis_model(model, fused=False, bf16=False, channels_first=False, seed=0):
+def build_kerasdis_model(model, bf16=False, channels_first=False, seed=0):
+    """The kerasdis model; `bf16=True` builds it as `"mixed_precision": True` does
+    (inside `kerasdis.training.dtype_policy`)."""
     import keras
 
     import kerasdis as kd
@@ -526,8 +486,6 @@ def build_kerasdis_model(model, fused=False, bf16=False, channels_first=False, s
     classes = {"vae": kd.models.VAE, "beta_tcvae": kd.models.BetaTCVAE,
                "factor_vae": kd.models.FactorVAE}
     cls = classes[model]
-    if fused:
-        cls = type(f"Fused{cls.__name__}", (fused_terms_mixin(), cls), {})
     kwargs = dict(latent_dim=LATENT, input_shape=IMAGE, seed=seed)
     if model == "beta_tcvae":
         kwargs.update(beta=TCVAE_BETA, dataset_size=DSPRITES_SIZE, estimator="mss")
@@ -536,8 +494,7 @@ def build_kerasdis_model(model, fused=False, bf16=False, channels_first=False, s
     with contextlib.ExitStack() as stack:
         if channels_first:
             stack.enter_context(channels_first_networks())
-        if bf16:
-            stack.enter_context(bfloat16_networks())
+        stack.enter_context(kd.training.dtype_policy({"mixed_precision": bf16}))
         net = cls(**kwargs)
     return net, keras
 
@@ -550,16 +507,15 @@ def in_memory_dataset(images, prefetch=True):
     return batches.prefetch(tf.data.AUTOTUNE) if prefetch else batches
 
 
-def make_kerasdis_runner(model, images, spe=1, jit=False, fused=False, bf16=False,
-                         channels_first=False, fused_adam=False, pipeline="memory", seed=0,
-                         warmup=2):
+def make_kerasdis_runner(model, images, spe=1, jit=False, bf16=False, channels_first=False,
+                         fused_adam=False, pipeline="memory", seed=0, warmup=2):
     """Returns `(keras model, run)`: `run(steps, seconds)` -> images/s of `model.fit`.
 
     Time runs from the start of the second execution to the end of the epoch, so
     the first execution of each `fit` (iterator start, prefetch fill) is excluded.
     """
-    net, keras = build_kerasdis_model(model, fused=fused, bf16=bf16,
-                                      channels_first=channels_first, seed=seed)
+    net, keras = build_kerasdis_model(model, bf16=bf16, channels_first=channels_first,
+                                      seed=seed)
     compile_kerasdis_model(net, model, spe=spe, jit=jit, fused_adam=fused_adam)
     if pipeline in ("memory", "memory_noprefetch"):
         data = in_memory_dataset(images, prefetch=pipeline == "memory")
@@ -694,7 +650,8 @@ def check_equivalence(images):
             net.discriminator(z).numpy() - ref.discriminator(torch.from_numpy(z)).numpy()).max()
         nll_t = torch.nn.functional.binary_cross_entropy_with_logits(
             logits_t, x_t, reduction="none").sum((1, 2, 3))
-        nll_k = -kd.losses.observation_distribution(tf.constant(logits_k), "bernoulli").log_prob(x)
+        nll_k = kd.losses.negative_log_likelihood(tf.constant(x), tf.constant(logits_k),
+                                                  "bernoulli")  # what the models minimize
         out["reconstruction per image (nats)"] = np.abs(nll_k.numpy() - nll_t.numpy()).max()
         kl_t = 0.5 * (log_var_t.exp() + mean_t ** 2 - 1 - log_var_t).sum(1)
         out["KL per image"] = np.abs(kd.losses.gaussian_kl(mean_k, log_var_k).numpy()
@@ -708,6 +665,19 @@ def check_equivalence(images):
     return out
 
 
+def compiled_model(model, bf16=False, fused_adam=False):
+    """The model (seed 0) compiled as the benchmark compiles it, and its initial weights."""
+    net, _ = build_kerasdis_model(model, bf16=bf16, seed=0)
+    compile_kerasdis_model(net, model, fused_adam=fused_adam)
+    return net, [w.numpy() for w in net.trainable_weights]
+
+
+def train_steps(net, images, steps):
+    """`steps` steps of `train_on_batch` on the in-memory batches, in order."""
+    for i in range(steps):
+        net.train_on_batch(images[(i % NUM_BATCHES) * BATCH:(i % NUM_BATCHES + 1) * BATCH])
+
+
 def check_fused_adam(images, steps=3):
     """FactorVAE trained `steps` steps with Keras' Adam and with the fused Adam from the
     same weights on the same batches: max over variables of max |update difference| /
@@ -716,44 +686,37 @@ def check_fused_adam(images, steps=3):
 
     updates = {}
     for fused_adam in (False, True):
-        net, _ = build_kerasdis_model("factor_vae", seed=0)
-        before = [w.numpy() for w in net.trainable_weights]
-        compile_kerasdis_model(net, "factor_vae", fused_adam=fused_adam)
-        for i in range(steps):
-            net.train_on_batch(images[i * BATCH:(i + 1) * BATCH])
+        net, before = compiled_model("factor_vae", fused_adam=fused_adam)
+        train_steps(net, images, steps)
         updates[fused_adam] = [w.numpy() - b for w, b in zip(net.trainable_weights, before)]
     return float(max(np.abs(a - b).max() / max(np.abs(a).max(), 1e-30)
                      for a, b in zip(updates[False], updates[True])))
 
 
 def check_bf16(images, steps):
-    """Trains the default (float32, Keras Adam) and the kept (bfloat16 + fused Adam)
-    VAE from the same weights on the same batches and noise.
+    """Trains the default (float32) and the kept (`mixed_precision`: bfloat16 compute)
+    VAE, both with Keras' Adam, for `steps` steps from the same weights on the same
+    batches and noise.
 
     Returns relative differences of the loss terms on a fixed batch at the start
-    and after `steps` steps.
+    and after `steps` steps, and the losses of both.
     """
-    import numpy as np
     import tensorflow as tf
 
     x = tf.constant(images[:BATCH])
-    results = {}
-    nets = {}
-    for name, kept in (("fp32", False), ("bf16", True)):
-        net, keras = build_kerasdis_model("vae", bf16=kept, seed=0)
-        compile_kerasdis_model(net, "vae", fused_adam=kept)
+    terms = {}
+    for name, bf16 in (("fp32", False), ("bf16", True)):
+        net, _ = compiled_model("vae", bf16=bf16)
         start = net.compute_terms(x)
-        for i in range(steps):
-            net.train_on_batch(images[(i % NUM_BATCHES) * BATCH:(i % NUM_BATCHES + 1) * BATCH])
-        end = net.compute_terms(x)
-        nets[name] = (start, end)
+        train_steps(net, images, steps)
+        terms[name] = (start, net.compute_terms(x))
+    results = {}
     for when, index in (("start", 0), (f"after {steps} steps", 1)):
-        a, b = nets["fp32"][index], nets["bf16"][index]
+        a, b = terms["fp32"][index], terms["bf16"][index]
         results[when] = {k: float(abs(b[k] - a[k]) / max(abs(float(a[k])), 1e-6))
                          for k in ("loss", "reconstruction", "kl")}
-    results["fp32 loss"] = (float(nets["fp32"][0]["loss"]), float(nets["fp32"][1]["loss"]))
-    results["bf16 loss"] = (float(nets["bf16"][0]["loss"]), float(nets["bf16"][1]["loss"]))
-    del np
+    for name in terms:
+        results[f"{name} loss"] = tuple(float(t["loss"]) for t in terms[name])
     return results
 
 
@@ -911,8 +874,11 @@ def torch_reference_rates(rates):
     return [max(a, b) for a, b in zip(rates["torch_2"], rates["torch_1"])]
 
 
-def bench_model(model, images, variants, args, probe, log, with_torch):
-    impls, labels = {}, {}
+def bench_model(model, images, variants, args, probe, log, with_torch, errors):
+    """Rates of the torch runners and of the kerasdis `variants` of `model`, measured
+    alternately. A variant this machine cannot run (e.g. NCHW convolutions without
+    oneDNN) is left out with its error appended to `errors`."""
+    impls = {}
     if with_torch:
         impls["torch_2"] = make_torch_runner(model, images, 2)[1]
         impls["torch_1"] = make_torch_runner(model, images, 1)[1]
@@ -924,15 +890,24 @@ def bench_model(model, images, variants, args, probe, log, with_torch):
     for name in variants:
         spec = variant_spec(name)
         log(f"[train_throughput] {model}: building {name} ...")
-        _, impls[name] = make_kerasdis_runner(
-            model, images, spe=spec.get("spe", 1), jit=spec.get("jit", False),
-            fused=spec.get("fused", False), bf16=spec.get("bf16", False),
-            channels_first=spec.get("channels_first", False),
-            fused_adam=spec.get("fused_adam", False), pipeline=spec.get("pipeline", "memory"))
-        labels[name] = spec["label"]
+        try:
+            _, impls[name] = make_kerasdis_runner(
+                model, images, **{k: v for k, v in spec.items() if k != "label"})
+        except Exception as error:  # report, keep benchmarking the others
+            reasons = [line.strip() for line in str(error).splitlines()
+                       if line.strip() and not line.strip().startswith("[[")]
+            message = reasons[-1] if reasons else ""
+            errors.append(f"{name} could not run here: {type(error).__name__}: {message}")
+            log(f"[train_throughput] {model}: {errors[-1]}")
     log(f"[train_throughput] {model}: {args.rounds} rounds x {len(impls)} implementations")
     rates = alternate(impls, args.rounds, args.steps, args.seconds, probe=probe, log=log)
     return rates
+
+
+def measured_variants(results):
+    """Names of the in-process kerasdis variants measured (not torch, env or matmul)."""
+    return {name for rates in results["rates"].values() for name in rates
+            if name != "matmul" and not name.startswith("torch") and name not in ENV_VARIANTS}
 
 
 def summarize(model, rates):
@@ -1032,7 +1007,8 @@ def render(results, info, args):
         "# Training throughput: kerasdis vs PyTorch (CPU)",
         "",
         f"- date: {info['date']}; settings: "
-        f"{'--quick (tiny, not meaningful)' if args.quick else 'full'}, {args.rounds} rounds x "
+        f"{'--quick (tiny, not meaningful)' if args.quick else 'full'}"
+        f"{' + --explore' if args.explore else ''}, {args.rounds} rounds x "
         f"up to {args.steps} steps / {args.seconds:g} s per implementation",
         f"- machine: {info['cpu']}, {info['cores']} cores ({info['flags']}); "
         f"python {info['python']}; {info['versions']}",
@@ -1057,8 +1033,8 @@ def render(results, info, args):
                   "and the x torch column are marked unavailable; `pip install \".[bench]\"` "
                   "installs it.", ""]
     lines += ["## Summary", "",
-              "| model | train GFLOP / image | kerasdis default x torch | kerasdis kept "
-              f"(bfloat16 + fused Adam) x torch | target {TARGET:g}x |",
+              "| model | train GFLOP / image | kerasdis default x torch | kerasdis "
+              f"--mixed-precision x torch | target {TARGET:g}x |",
               "| --- | ---: | ---: | ---: | --- |"]
     for model in results["models"]:
         rows = {r["name"]: r for r in results["rows"][model]}
@@ -1074,7 +1050,8 @@ def render(results, info, args):
     for model in results["models"]:
         rates = results["rates"][model]
         if "torch_bf16" in rates and KEPT in rates:
-            lines += [f"Like for like in bfloat16 ({MODEL_LABELS[model]}): kerasdis kept is "
+            lines += [f"Like for like in bfloat16 ({MODEL_LABELS[model]}): kerasdis "
+                      "`--mixed-precision` is "
                       f"{median_ratio(rates[KEPT], rates['torch_bf16']):.2f}x PyTorch eager under "
                       "`torch.autocast(\"cpu\", torch.bfloat16)` (median of per-round ratios); "
                       "the x torch column compares with float32 PyTorch, the equivalent of what "
@@ -1103,8 +1080,8 @@ def render(results, info, args):
         if limit:
             lines += [f"Machine limit in these rounds: {limit:.1f} GFLOP/s (best 2048² float32 "
                       f"matmul; median {statistics.median(matmul):.1f}).", ""]
-        for error in results.get("errors", {}).get(model, []):
-            lines.append(f"- {error}")
+        errors = results.get("errors", {}).get(model, [])
+        lines += [f"- {error}" for error in errors] + ([""] if errors else [])
     mm = results.get("matmul")
     if mm:
         lines += [f"Machine limit over the whole run: 2048² float32 `tf.linalg.matmul` in a "
@@ -1131,9 +1108,10 @@ def render(results, info, args):
         lines += ["## Same results with the kept settings", ""]
     if results.get("bf16_check"):
         check = results["bf16_check"]
-        lines += ["Default (float32, Keras Adam) and kept (bfloat16 + fused Adam) VAE from the "
-                  "same weights, trained on the same batches and noise; relative difference of "
-                  "the terms on a fixed batch:", "",
+        lines += ["Default (float32) and kept (`mixed_precision`: bfloat16 compute, float32 "
+                  "variables) VAE, both with Keras' Adam, from the same weights, trained on the "
+                  "same batches and noise; relative difference of the terms on a fixed batch:",
+                  "",
                   "| when | loss | reconstruction | kl |", "| --- | ---: | ---: | ---: |"]
         for when in [k for k in check if k.startswith(("start", "after"))]:
             v = check[when]
@@ -1183,10 +1161,22 @@ def render(results, info, args):
                     f"{m['seconds']:.1f} s, peak resident set {m['peak_mb']:,.0f} MB "
                     f"({m['before_mb']:,.0f} MB before the metric)")
         lines.append("")
-    results["notes"].insert(0, "Variants that need a library change are measured through a "
-                            "subclass or a monkeypatch in `benchmarks/train_throughput.py`: "
-                            "`fused_terms_mixin` (fused loss), `bfloat16_networks` (bfloat16), "
-                            "`fused_adam_class` (fused Adam), `channels_first_networks` (NCHW).")
+    results["notes"].insert(0, "Both kerasdis configurations are the library as it ships: "
+                            "the default computes the Bernoulli reconstruction with the fused "
+                            "`tf.nn.sigmoid_cross_entropy_with_logits` "
+                            "(`kerasdis.losses.negative_log_likelihood`, 1.13x on the VAE when "
+                            "it was measured as a variant); kept builds the model inside "
+                            "`kerasdis.training.dtype_policy({\"mixed_precision\": True})`. "
+                            "Explored variants that would need a library change (`--explore`) "
+                            "are measured through a subclass or a monkeypatch in "
+                            "`benchmarks/train_throughput.py`: `fused_adam_class` (fused Adam), "
+                            "`channels_first_networks` (NCHW).")
+    bf16_measured = any(variant_spec(name).get("bf16") for name in measured_variants(results))
+    if bf16_measured and not {"avx512_bf16", "amx_bf16"} & set(info["flags"].split(", ")):
+        results["notes"].insert(1, "This CPU has neither AVX512-BF16 nor AMX-BF16: TensorFlow "
+                                "emulates the bfloat16 convolutions and matmuls, so the "
+                                "`mixed_precision` rows are slower than float32 here. The option "
+                                "pays on CPUs with AVX512-BF16 (and on GPUs).")
     lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
     return "\n".join(lines)
 
@@ -1207,18 +1197,35 @@ def write_atomic(path, text):
 
 
 # ------------------------------------------------------------------------ main
+def selected_variants(model, args):
+    """The kerasdis variants to measure for `model`: `--variants`, else the default
+    run's (+ the explored ones with `--explore`); "default" always, first."""
+    if args.variants:
+        variants = [v for v in args.variants.split(",") if v]
+        for v in variants:
+            variant_spec(v)  # validates
+    else:
+        variants = list(DEFAULT_VARIANTS) + list(EXPLORE_VARIANTS[model] if args.explore else ())
+    return (["default"] if "default" not in variants else []) + variants
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings, to check the script runs")
+    parser.add_argument("--explore", action="store_true",
+                        help="also measure the explored variants (XLA, steps_per_execution, "
+                             "NCHW, input pipelines, fused Adam) and, in subprocesses, oneDNN "
+                             "and thread settings")
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="markdown file to write")
     parser.add_argument("--models", default=None, help=f"comma-separated subset of {MODELS}")
     parser.add_argument("--variants", default=None,
                         help=f"comma-separated kerasdis variants of {tuple(VARIANTS)}, or "
-                             f"parts {VARIANT_PARTS} joined by '+' (default: per model)")
+                             f"parts {VARIANT_PARTS} joined by '+' (default: "
+                             f"{', '.join(DEFAULT_VARIANTS)}; with --explore also per model)")
     parser.add_argument("--env-variants", default=None,
                         help=f"comma-separated subprocess variants of {tuple(ENV_VARIANTS)}, "
-                             "or 'none'")
+                             "or 'none' (default: none; with --explore all, quick one)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 2)")
     parser.add_argument("--steps", type=int, default=None, help="max timed steps per measurement")
     parser.add_argument("--seconds", type=float, default=None, help="max seconds per measurement")
@@ -1287,23 +1294,18 @@ def main(argv=None):
 
     results["rows"], all_matmul = {}, []
     for model in models:
-        if args.variants:
-            variants = [v for v in args.variants.split(",") if v]
-            for v in variants:
-                variant_spec(v)  # validates
-        elif args.quick:
-            variants = list(QUICK_VARIANTS)
-        else:
-            variants = list(MODEL_VARIANTS[model])
-        if "default" not in variants:
-            variants.insert(0, "default")
-        rates = bench_model(model, images, variants, args, probe, log, with_torch)
+        variants = selected_variants(model, args)
+        rates = bench_model(model, images, variants, args, probe, log, with_torch,
+                            results["errors"].setdefault(model, []))
         results.setdefault("rates", {})[model] = rates
         all_matmul += rates["matmul"]
         if model == "vae" and not args.no_subprocess:
-            env_names = (["threads_1_1"] if args.quick else list(ENV_VARIANTS)) \
-                if args.env_variants is None else \
-                [v for v in args.env_variants.split(",") if v in ENV_VARIANTS]
+            if args.env_variants is not None:
+                env_names = [v for v in args.env_variants.split(",") if v in ENV_VARIANTS]
+            elif args.explore:
+                env_names = ["threads_1_1"] if args.quick else list(ENV_VARIANTS)
+            else:
+                env_names = []
             for name in env_names:
                 log(f"[train_throughput] vae: subprocess variant {name} ...")
                 child = run_child(
@@ -1333,16 +1335,14 @@ def main(argv=None):
         results["rows"][model] = rows
     results["matmul"] = all_matmul
 
-    measured = {name for rates in results["rates"].values() for name in rates}
-    if any(name not in ("matmul",) and not name.startswith("torch") and name not in ENV_VARIANTS
-           and variant_spec(name).get("bf16") for name in measured):
+    measured = measured_variants(results)
+    if any(variant_spec(name).get("bf16") for name in measured):
         log("[train_throughput] bfloat16 check ...")
         try:
             results["bf16_check"] = check_bf16(images, steps=3 if args.quick else 20)
         except Exception as error:
             results["notes"].append(f"bfloat16 check failed: {type(error).__name__}: {error}")
-    if any(name not in ("matmul",) and not name.startswith("torch") and name not in ENV_VARIANTS
-           and variant_spec(name).get("fused_adam") for name in measured):
+    if any(variant_spec(name).get("fused_adam") for name in measured):
         log("[train_throughput] fused Adam check ...")
         try:
             results["fused_adam_check"] = check_fused_adam(images, steps=2 if args.quick else 3)

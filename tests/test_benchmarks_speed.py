@@ -149,3 +149,33 @@ def test_ratios_leave_out_stalled_rounds():
     assert bench.stalled(a) == {2} and bench.stalled(b) == {3}
     assert bench.median_ratio(a, b) == 2.0
     assert bench.median_ratio([10, 1], [1, 10]) == 5.05  # nothing left out of two rounds
+
+
+def test_variants_measure_the_library_as_it_ships():
+    """The default run measures the float32 default and the library's mixed precision
+    with Keras' Adam ("kept"); the explored variants (fused Adam: FactorVAE only) only
+    with --explore; the former "fused" loss variant is the library default now."""
+    bench = _load("train_throughput")
+    assert bench.VARIANTS[bench.KEPT]["bf16"] and not bench.VARIANTS[bench.KEPT].get("fused_adam")
+    for model in bench.MODELS:
+        default_run = bench.selected_variants(model, bench.parse_args([]))
+        assert default_run == ["default", bench.KEPT]
+        explored = bench.selected_variants(model, bench.parse_args(["--explore"]))
+        assert explored[:2] == default_run and "xla" in explored
+        assert ("fused_adam" in explored) == (model == "factor_vae")
+    assert bench.selected_variants("vae", bench.parse_args(["--variants", "bf16+spe=4"])) == \
+        ["default", "bf16+spe=4"]
+    with pytest.raises(ValueError, match="unknown variant part 'fused'"):
+        bench.variant_spec("fused")
+
+
+def test_mixed_precision_variant_builds_through_the_library():
+    keras = pytest.importorskip("keras")
+    bench = _load("train_throughput")
+    before = keras.config.dtype_policy().name
+    net, _ = bench.build_kerasdis_model("vae", bf16=True)
+    assert net.encoder.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
+    assert all(t.dtype == "float32" for t in net.encoder.outputs + net.decoder.outputs)
+    assert keras.config.dtype_policy().name == before  # the policy is restored
+    default, _ = bench.build_kerasdis_model("vae")
+    assert default.encoder.get_layer("conv1").dtype_policy.name == "float32"

@@ -48,6 +48,7 @@ from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
 from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
 from kerasdis.data.weak_supervision import single_factor_batches
+from kerasdis.io import save_model_atomic, write_json  # noqa: F401 (write_json: public here too)
 
 MODELS = {
     "vae": kd_models.VAE,
@@ -75,26 +76,6 @@ DEFAULT_RECIPE = {
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
-
-
-def write_json(path, obj):
-    """Writes JSON atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def save_model_atomic(model, path):
-    """`model.save(path)` through a temporary file, so `path` is never half-written."""
-    tmp = f"{path}.tmp-{os.getpid()}.keras"
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def complete_recipe(recipe):

@@ -8,11 +8,9 @@
     kerasdis tune ... --role worker --oracle-port 8000 --tuner-id worker0   # ... n workers
 
 `--out DIR` is the search directory (`results.csv`, `results.json`, `tradeoff.png`
-and keras-tuner's files). The lead wires `add_tune_parser` and `cmd_tune` into
-`kerasdis.cli`; until then `python -m kerasdis.tune_cli tune ...` runs it.
+and keras-tuner's files). `kerasdis.cli` adds the subcommand with `add_tune_parser`.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -170,16 +168,10 @@ def cmd_tune(args):
 
 
 def main(argv=None):
-    """Standalone entry point: `python -m kerasdis.tune_cli tune ...`."""
-    parser = argparse.ArgumentParser(prog="kerasdis", description="kerasdis tune")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_tune_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, FloatingPointError) as error:
-        print(f"kerasdis {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    """`kerasdis` itself (kept so `python -m kerasdis.tune_cli tune ...` still works)."""
+    from kerasdis.cli import main as kerasdis_main
+
+    return kerasdis_main(argv)
 
 
 if __name__ == "__main__":

@@ -38,11 +38,9 @@ Loading never unpickles anything: the config goes through
 an HDF5 file whose sha256 must equal the one recorded in `metadata.json`.
 """
 
-import builtins
 import datetime
 import hashlib
 import json
-import math
 import os
 import platform
 import re
@@ -53,7 +51,8 @@ import urllib.parse
 import warnings
 
 import keras
-import numpy as np
+
+from kerasdis.io import jsonable, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -81,32 +80,6 @@ def sha256_of(path, chunk_size=1 << 20):
         for chunk in iter(lambda: f.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _jsonable(value, where="metadata"):
-    """A JSON-safe copy: numpy scalars/arrays to Python, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, f"{where}[{k!r}]") for k, v in value.items()}
-    if isinstance(value, (builtins.list, tuple)):
-        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist(), where)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    raise TypeError(f"{where} is not JSON-serialisable: {type(value).__name__} {value!r}.")
-
-
-def _write_json(path, obj):
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
-        f.write("\n")
 
 
 def _read_json(path, preset):
@@ -157,16 +130,16 @@ def save_to_preset(model, preset_dir, metadata=None, overwrite=False):
             f"preset directory {target!r} exists and is not empty; "
             "pass overwrite=True to replace it."
         )
-    metadata = _jsonable(dict(metadata or {}))
+    metadata = jsonable(dict(metadata or {}), "metadata")
     config = keras.saving.serialize_keras_object(model)
     config.pop("compile_config", None)  # a preset holds no optimizer state
-    config = _jsonable(config, "config")
+    config = jsonable(config, "config")
 
     parent, base = os.path.split(target)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
     try:
-        _write_json(os.path.join(tmp, CONFIG_FILE), config)
+        write_json(os.path.join(tmp, CONFIG_FILE), config)
         weights_path = os.path.join(tmp, WEIGHTS_FILE)
         model.save_weights(weights_path)
         metadata.update(_versions())
@@ -179,7 +152,7 @@ def save_to_preset(model, preset_dir, metadata=None, overwrite=False):
             "weights_sha256": sha256_of(weights_path),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         })
-        _write_json(os.path.join(tmp, METADATA_FILE), metadata)
+        write_json(os.path.join(tmp, METADATA_FILE), metadata)
         _move_into_place(tmp, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -563,7 +536,7 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
     return save_to_preset(model, target, metadata=metadata, overwrite=overwrite)
 
 
-# The public name of the design doc, `kd.zoo.list()` (the module uses `builtins.list`).
+# The public name of the design doc, `kd.zoo.list()`.
 list = list_presets  # noqa: A001
 
 # `list` stays out of __all__ so that `from kerasdis.zoo import *` keeps the builtin.

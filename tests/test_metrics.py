@@ -452,6 +452,26 @@ def test_mig_factor_selection_and_subsample():
         metrics.mig(model, dsprites_like, include_factors=["colour"], verbose=0)
 
 
+def test_mig_on_arrays_stored_out_of_grid_order():
+    """`from_arrays` images in another order than the factor grid: the factors of a
+    subsample are the stored ones, and the full-grid path is not taken."""
+    from kerasdis.data import from_arrays
+
+    sizes = (2, 3, 4)
+    grid = FakeGrid(sizes)
+    factors = grid.factors_at(np.arange(24))
+    order = np.random.default_rng(0).permutation(24)
+    ordered = from_arrays(grid.images(factors), factors, factor_sizes=sizes)
+    shuffled = from_arrays(grid.images(factors[order]), factors[order], factor_sizes=sizes)
+    assert representation.grid_size(ordered) == 24
+    assert representation.grid_size(shuffled) is None
+    model = FakeModel(sizes)
+    full = metrics.mig(model, ordered, include_factors="all", verbose=0)["mig"]
+    sub = metrics.mig(model, shuffled, subsample=24, include_factors="all", verbose=0)["mig"]
+    assert full >= 0.9
+    assert sub == pytest.approx(full, abs=0.05)
+
+
 # ----------------------------------------------------------------- ELBO
 
 

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from kerasdis.io import jsonable
 from kerasdis.metrics import representation as rep
 from kerasdis.metrics.beta_vae import beta_vae_score
 from kerasdis.metrics.dci import dci
@@ -58,25 +59,6 @@ DEFAULTS = {
 def names():
     """Names of the metrics known to `evaluate`."""
     return _ORDER
-
-
-def _json(value):
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_json(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if np.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    return repr(value)
 
 
 def _resolve(metrics, model, has_factors, ds):
@@ -270,4 +252,4 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
         "skipped": skipped,
         "seconds": seconds,
     }
-    return _json(results)
+    return jsonable(results, "results", strict=False)

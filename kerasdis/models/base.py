@@ -70,8 +70,53 @@ def update_trackers(trackers, terms):
     return logs
 
 
+class LossTrackersMixin:
+    """`metrics` and step logs from `self.loss_trackers`, a dict of `keras.metrics.Mean`."""
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers.values())
+
+    def _update_trackers(self, terms):
+        return update_trackers(self.loss_trackers, terms)
+
+
+class TwoOptimizersMixin:
+    """`compile(optimizer, discriminator_optimizer)` for adversarial models, with both
+    optimizers saved in `.keras` files and restored (FactorVAE, InfoGAN).
+
+    Subclasses define `default_optimizers()` -> `(optimizer, discriminator_optimizer)`
+    and the property `optimizer_variables` -> `(variables of optimizer, variables of
+    discriminator_optimizer)`.
+    """
+
+    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
+        default, default_discriminator = self.default_optimizers()
+        optimizer = keras.optimizers.get(optimizer) if optimizer else default
+        discriminator_optimizer = (keras.optimizers.get(discriminator_optimizer)
+                                   if discriminator_optimizer else default_discriminator)
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = discriminator_optimizer
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
+            self.discriminator_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
+        disc = keras.saving.deserialize_keras_object(config.pop("discriminator_optimizer", None))
+        self.compile(optimizer=optimizer, discriminator_optimizer=disc)
+        # Build both so the saved optimizer states can be loaded into them.
+        main_variables, discriminator_variables = self.optimizer_variables
+        self.optimizer.build(main_variables)
+        self.discriminator_optimizer.build(discriminator_variables)
+
+
 @keras.saving.register_keras_serializable(package="kerasdis")
-class GaussianLatentVAE(keras.Model):
+class GaussianLatentVAE(LossTrackersMixin, keras.Model):
     """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
 
     Loss (per image, batch mean): `reconstruction + beta * kl`. Subclasses add
@@ -278,13 +323,6 @@ class GaussianLatentVAE(keras.Model):
         return terms
 
     # ------------------------------------------------------------ Keras plumbing
-    @property
-    def metrics(self):
-        return list(self.loss_trackers.values())
-
-    def _update_trackers(self, terms):
-        return update_trackers(self.loss_trackers, terms)
-
     def _check_batch(self, x):
         """Checks a training/test batch; returns float32 images.
 

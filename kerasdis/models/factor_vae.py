@@ -19,6 +19,7 @@ import tensorflow as tf
 from kerasdis import networks
 from kerasdis.models.base import (
     GaussianLatentVAE,
+    TwoOptimizersMixin,
     check_non_negative,
     check_positive_int,
     unpack_images,
@@ -46,7 +47,7 @@ def default_discriminator_optimizer():
 
 
 @keras.saving.register_keras_serializable(package="kerasdis")
-class FactorVAE(GaussianLatentVAE):
+class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
     """FactorVAE (Kim & Mnih 2018, Eq. 2) with its total-correlation discriminator.
 
     Loss per image (batch mean, nats): `reconstruction + kl + gamma * tc`, where
@@ -91,28 +92,12 @@ class FactorVAE(GaussianLatentVAE):
                                     name="gamma")
 
     # ------------------------------------------------------------- compilation
-    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
-        optimizer = keras.optimizers.get(optimizer) if optimizer else default_vae_optimizer()
-        discriminator_optimizer = (keras.optimizers.get(discriminator_optimizer)
-                                   if discriminator_optimizer else default_discriminator_optimizer())
-        super().compile(optimizer=optimizer, **kwargs)
-        self.discriminator_optimizer = discriminator_optimizer
+    def default_optimizers(self):
+        return default_vae_optimizer(), default_discriminator_optimizer()
 
-    def get_compile_config(self):
-        config = super().get_compile_config() or {}
-        config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-            self.discriminator_optimizer
-        )
-        return config
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
-        disc = keras.saving.deserialize_keras_object(config.pop("discriminator_optimizer", None))
-        self.compile(optimizer=optimizer, discriminator_optimizer=disc)
-        # Build both so the saved optimizer states can be loaded into them.
-        self.optimizer.build(self.vae_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+    @property
+    def optimizer_variables(self):
+        return self.vae_variables, self.discriminator.trainable_variables
 
     @property
     def vae_variables(self):

@@ -48,10 +48,11 @@ from keras import layers
 from kerasdis import losses
 from kerasdis import networks
 from kerasdis.models.base import (
+    LossTrackersMixin,
+    TwoOptimizersMixin,
     check_non_negative,
     check_positive_int,
     unpack_images,
-    update_trackers,
 )
 
 tfd = tfp.distributions
@@ -135,7 +136,7 @@ def build_discriminator(input_shape, num_categories, num_continuous, architectur
 
 
 @keras.saving.register_keras_serializable(package="kerasdis")
-class InfoGAN(keras.Model):
+class InfoGAN(TwoOptimizersMixin, LossTrackersMixin, keras.Model):
     """InfoGAN (Chen et al. 2016) for binary images, usable as a representation.
 
     Losses (batch means, nats): `d_loss` (discriminator cross-entropy, real + fake),
@@ -273,30 +274,13 @@ class InfoGAN(keras.Model):
         self.build(config.get("input_shape"))
 
     # ------------------------------------------------------------- compilation
-    def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
+    def default_optimizers(self):
         """`optimizer` trains G, `discriminator_optimizer` trains D and Q."""
-        optimizer = keras.optimizers.get(optimizer) if optimizer else default_generator_optimizer()
-        if discriminator_optimizer:
-            discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
-        else:
-            discriminator_optimizer = default_discriminator_optimizer()
-        super().compile(optimizer=optimizer, **kwargs)
-        self.discriminator_optimizer = discriminator_optimizer
+        return default_generator_optimizer(), default_discriminator_optimizer()
 
-    def get_compile_config(self):
-        config = super().get_compile_config() or {}
-        config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-            self.discriminator_optimizer)
-        return config
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(config.pop("optimizer", None))
-        disc = keras.saving.deserialize_keras_object(config.pop("discriminator_optimizer", None))
-        self.compile(optimizer=optimizer, discriminator_optimizer=disc)
-        # Build both so the saved optimizer states can be loaded into them.
-        self.optimizer.build(self.generator.trainable_variables)
-        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+    @property
+    def optimizer_variables(self):
+        return self.generator.trainable_variables, self.discriminator.trainable_variables
 
     # ----------------------------------------------------------------- priors
     def noise_prior(self):
@@ -480,13 +464,6 @@ class InfoGAN(keras.Model):
         return terms
 
     # ------------------------------------------------------------ Keras plumbing
-    @property
-    def metrics(self):
-        return list(self.loss_trackers.values())
-
-    def _update_trackers(self, terms):
-        return update_trackers(self.loss_trackers, terms)
-
     def train_step(self, data):
         x = self._as_images(unpack_images(data))
         if self.discriminator_optimizer is None:

@@ -108,6 +108,7 @@ def test_main_runs_every_script(tmp_path):
     ''')
     (scripts / "data_pipeline.py").write_text(table.format(name="Pipeline table", code=0))
     (scripts / "zeta.py").write_text(table.format(name="Zeta table", code=3))
+    (scripts / "mig_vs_beta.py").write_text(table.format(name="Hours table", code=0))
     (scripts / "helper.py").write_text("X = 1\n")  # no main(argv): not a benchmark
     (scripts / "summary.py").write_text(table.format(name="not a benchmark", code=0))
     results = tmp_path / "results"
@@ -121,6 +122,8 @@ def test_main_runs_every_script(tmp_path):
     assert "## data_pipeline" in text and "### Pipeline table" in text and "| 1 | True |" in text
     assert "cores" in text and "tensorflow" in text and "load average" in text
     assert "helper" not in text and "not a benchmark" not in text
+    assert "| `mig_vs_beta.py` | skipped (hours long" in text  # opt-in: --all or --only
+    assert "Hours table" not in text
     main = _load("__main__")
     assert main.discover(ROOT / "benchmarks")[:3] == ["data_pipeline", "metrics_speed",
                                                       "train_throughput"]

@@ -5,13 +5,14 @@ Strategy runs happen in subprocesses: the two logical CPU devices (and a
 pytest process has already done. Results come back through `.npz` files.
 
 Tolerances. Mirrored and single-device runs train with SGD (Adam would hide a
-missing loss scaling: it is invariant to the gradients' scale), 3 steps of a
+missing loss scaling: it is invariant to the gradients' scale), 3 steps (1 for the
+per-replica objectives, see `per_replica_runs`) of a
 global batch of 16. We compare
 - the weights: `assert_allclose(rtol=1e-4, atol=1e-5)`, and
 - the update `w_T - w_0`: `||Δ_mirrored - Δ_expected|| <= 1e-5 ||Δ_expected||`
   (measured: ~2e-7). An unscaled loss doubles the update (relative error 1);
   estimating β-TCVAE/FactorVAE/DIP-VAE terms on the global batch instead of per
-  replica gives 1e-3 to 3e-3, which the tests also assert, so they would notice.
+  replica gives 4e-4 to 1.5e-3, which the tests also assert, so they would notice.
 """
 
 import json
@@ -33,7 +34,7 @@ METRIC_RTOL, METRIC_ATOL = 1e-4, 1e-6
 EXACT_MODELS = ("vae", "beta_vae")
 PER_REPLICA_MODELS = ("beta_tcvae", "factor_vae", "dip_vae")
 
-# Written to a file and run as `python script.py OUT_DIR MODEL,MODEL,...`.
+# Written to a file and run as `python script.py OUT_DIR MODEL,MODEL,... STEPS`.
 MIRRORED_SCRIPT = r'''
 import os, sys
 from unittest import mock
@@ -46,7 +47,7 @@ from kerasdis import models
 from kerasdis.models.base import GaussianLatentVAE
 
 out_dir, names = sys.argv[1], sys.argv[2].split(",")
-STEPS, BATCH, LR, REPLICAS = 3, 16, 1e-3, 2
+STEPS, BATCH, LR, REPLICAS = int(sys.argv[3]), 16, 1e-3, 2
 rng = np.random.default_rng(0)
 images = (rng.random((STEPS * BATCH, 64, 64, 1)) < 0.3).astype(np.float32)
 # Strong regularisers, so that a global instead of a per-replica estimate shows.
@@ -236,12 +237,12 @@ def _update_error(after, expected_after, before):
     return float(np.linalg.norm(delta - expected) / np.linalg.norm(expected))
 
 
-def _run_mirrored(tmp_path_factory, names):
-    """Runs the mirrored cases `names` in one subprocess (one TensorFlow start-up)."""
+def _run_mirrored(tmp_path_factory, names, steps):
+    """Runs the mirrored cases `names`, `steps` SGD steps each, in one subprocess."""
     out = tmp_path_factory.mktemp("mirrored")
     script = out / "mirrored_script.py"
     script.write_text(MIRRORED_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(out), ",".join(names)], env=_env(),
+    proc = subprocess.run([sys.executable, str(script), str(out), ",".join(names), str(steps)], env=_env(),
                           cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=900)
     _check(proc, proc.stdout)
@@ -250,12 +251,17 @@ def _run_mirrored(tmp_path_factory, names):
 
 @pytest.fixture(scope="module")
 def mirrored_runs(tmp_path_factory):
-    return _run_mirrored(tmp_path_factory, [*EXACT_MODELS, "encode"])
+    return _run_mirrored(tmp_path_factory, [*EXACT_MODELS, "encode"], steps=3)
 
 
 @pytest.fixture(scope="module")
 def per_replica_runs(tmp_path_factory):
-    return _run_mirrored(tmp_path_factory, PER_REPLICA_MODELS)
+    # One step: on an untrained model the MSS total correlation (~1e-5 nats, a difference
+    # of large log-densities) and DIP-VAE's covariance of near-identical means are
+    # dominated by cancellation, and their strong weights (β = 100, λ = 10) turn the
+    # round-off of a first step into 1e-4 relative differences by the third. The first
+    # step compares the algebra of the per-replica averaging without that amplification.
+    return _run_mirrored(tmp_path_factory, PER_REPLICA_MODELS, steps=1)
 
 
 @pytest.mark.parametrize("name", EXACT_MODELS)

@@ -249,6 +249,11 @@ def to_markdown(results, info):
         published = f"{mean:g}" + ("" if std is None else f" ± {std:g}")
         lines.append(f"| {r['label']} | {r['mean']:.2f} ± {r['std']:.2f} | {len(r['scores'])} | "
                      f"{published} | {r['note']} |")
+    done = {r["key"] for r in results}
+    for key, (label, mean, std) in ROWS.items():  # rows left out with --rows stay visible
+        if key not in done:
+            published = f"{mean:g}" + ("" if std is None else f" ± {std:g}")
+            lines.append(f"| {label} | not run | 0 | {published} | not in `--rows` of this run |")
     lines += ["", PROTOCOL_TEXT.format(pca_images=s["pca_images"], **p)]
     return "\n".join(lines)
 

@@ -95,6 +95,7 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     assert scores["Ground truth"] >= 90.0
     assert "| representation | kerasdis (%) | seeds | published (%) | notes |" in text
     assert "84.9 ± 0.4" in text and "## Protocol" in text
+    assert "| DC-IGN | not run | 0 | 99.3 ± 0.1 |" in text  # rows left out stay visible
     assert not list(tmp_path.glob(".higgins_table.*"))
 
 

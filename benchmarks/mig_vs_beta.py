@@ -73,7 +73,13 @@ def train_and_measure(kd, name, beta, ds, s, seed, learning_rate, verbose=0):
 
 
 def run(quick=False, betas=None, models=None, steps=None, seed=0, learning_rate=5e-4,
-        mig_subsample="default", verbose=0, log=print):
+        mig_subsample="default", verbose=0, log=print, on_row=None):
+    """Trains and measures every (model, β); returns `(rows, info)`. `on_row(rows, info)`
+    is called after each finished row (the table is rewritten, so an interrupted run
+    keeps what it measured)."""
+    import keras
+    import tensorflow as tf
+
     kd = _setup()
     s = settings(quick)
     if betas is not None:
@@ -83,6 +89,9 @@ def run(quick=False, betas=None, models=None, steps=None, seed=0, learning_rate=
     if mig_subsample != "default":
         s["mig_subsample"] = mig_subsample
     ds = kd.data.load("dsprites")
+    info = {"quick": quick, "settings": s, "seed": seed, "learning_rate": learning_rate,
+            "date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count()}
     rows = []
     for name in models or list(MODELS):
         for beta in s["betas"]:
@@ -91,12 +100,8 @@ def run(quick=False, betas=None, models=None, steps=None, seed=0, learning_rate=
             rows.append(row)
             log(f"[mig_vs_beta] {MODELS[name]} β={beta:g}: MIG {row['mig']:.4f}, "
                 f"reconstruction {row['reconstruction']:.1f} ({row['seconds']:.0f} s)")
-    import keras
-    import tensorflow as tf
-
-    info = {"quick": quick, "settings": s, "seed": seed, "learning_rate": learning_rate,
-            "date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count()}
+            if on_row is not None:
+                on_row(rows, info)
     return rows, info
 
 
@@ -214,19 +219,24 @@ def main(argv=None):
             parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be a positive integer, got {args.steps}")
+    png = os.path.splitext(args.output)[0] + ".png"
+
+    def write_table(rows, info):
+        plot(rows, png)
+        text = to_markdown(rows, info, os.path.basename(png))
+
+        def write(tmp):
+            with open(tmp, "w") as f:
+                f.write(text)
+
+        _atomic(args.output, write, ".md")
+        return text
+
     rows, info = run(quick=args.quick, betas=betas, models=models, steps=args.steps,
                      seed=args.seed, learning_rate=args.learning_rate,
                      mig_subsample=args.mig_subsample if args.mig_subsample else "default",
-                     verbose=args.verbose)
-    png = os.path.splitext(args.output)[0] + ".png"
-    plot(rows, png)
-    text = to_markdown(rows, info, os.path.basename(png))
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-
-    _atomic(args.output, write, ".md")
-    print(text)
+                     verbose=args.verbose, on_row=write_table)
+    print(write_table(rows, info))
     return 0
 
 

@@ -127,3 +127,22 @@ def test_mig_vs_beta_quick(tmp_path):
     text = out.read_text()
     assert len(re.findall(r"^\| β-(?:TC)?VAE \| [0-9]+ \|", text, re.M)) == 4
     assert (tmp_path / "mig.png").exists()
+
+
+def test_mig_vs_beta_keeps_finished_rows_when_a_later_one_fails(tmp_path, monkeypatch):
+    bench = _bench("mig_vs_beta")
+    out = tmp_path / "mig.md"
+    real = bench.train_and_measure
+
+    def fail_on_second(kd, name, beta, *args, **kwargs):
+        if beta == 4.0:
+            raise RuntimeError("interrupted")
+        return real(kd, name, beta, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "train_and_measure", fail_on_second)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        bench.main(["--quick", "--models", "beta_vae", "--betas", "1,4", "--output", str(out)])
+    text = out.read_text()
+    assert re.search(r"^\| β-VAE \| 1 \| [0-9.]+ \|", text, re.M)
+    assert not re.search(r"^\| β-VAE \| 4 \|", text, re.M)
+    assert (tmp_path / "mig.png").stat().st_size > 1000

@@ -339,7 +339,9 @@ class GaussianLatentVAE(LossTrackersMixin, keras.Model):
         tf.debugging.Assert(finite, ["kerasdis: argument `x` holds NaN or Inf pixels in the "
                                      "batch of optimizer step", step])
         if self.likelihood in ("bernoulli", "continuous_bernoulli"):
-            inside = tf.logical_and(tf.reduce_min(x) >= 0.0, tf.reduce_max(x) <= 1.0)
+            # A NaN batch fails only the NaN check above (the two asserts run unordered).
+            inside = tf.logical_or(tf.logical_not(finite), tf.logical_and(
+                tf.reduce_min(x) >= 0.0, tf.reduce_max(x) <= 1.0))
             tf.debugging.Assert(inside, [
                 f"kerasdis: argument `x` must hold pixels in [0, 1] for likelihood="
                 f"'{self.likelihood}'; the batch of optimizer step", step,

@@ -224,6 +224,10 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
     return results, info
 
 
+def _published(mean, std):
+    return f"{mean:g}" + ("" if std is None else f" ± {std:g}")
+
+
 def to_markdown(results, info):
     s = info["settings"]
     p = s["protocol"]
@@ -245,15 +249,13 @@ def to_markdown(results, info):
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for r in results:
-        mean, std = r["published"]
-        published = f"{mean:g}" + ("" if std is None else f" ± {std:g}")
         lines.append(f"| {r['label']} | {r['mean']:.2f} ± {r['std']:.2f} | {len(r['scores'])} | "
-                     f"{published} | {r['note']} |")
+                     f"{_published(*r['published'])} | {r['note']} |")
     done = {r["key"] for r in results}
     for key, (label, mean, std) in ROWS.items():  # rows left out with --rows stay visible
         if key not in done:
-            published = f"{mean:g}" + ("" if std is None else f" ± {std:g}")
-            lines.append(f"| {label} | not run | 0 | {published} | not in `--rows` of this run |")
+            lines.append(f"| {label} | not run | 0 | {_published(mean, std)} | "
+                         "not in `--rows` of this run |")
     lines += ["", PROTOCOL_TEXT.format(pca_images=s["pca_images"], **p)]
     return "\n".join(lines)
 

@@ -178,7 +178,7 @@ def draw_pictures(model, dataset, out_dir, seed=0):
 
 
 def cmd_evaluate(args):
-    from kerasdis.training import write_json
+    from kerasdis.io import write_json
 
     model = load_any_model(args.model)
     dataset = _dataset_for(args, args.model if os.path.isdir(args.model) else None)
@@ -214,7 +214,7 @@ def cmd_export(args):
 def finish_run(model, out_dir, recipe, summary, metrics, seed, quick):
     """After training: metrics.json, pictures and a preset directory in the run directory."""
     from kerasdis import data
-    from kerasdis.training import write_json
+    from kerasdis.io import write_json
 
     dataset = data.load(recipe["dataset"])
     results = None

@@ -48,7 +48,7 @@ from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
 from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
 from kerasdis.data.weak_supervision import single_factor_batches
-from kerasdis.io import save_model_atomic, write_json  # noqa: F401 (write_json: public here too)
+from kerasdis.io import save_model_atomic, write_json
 
 MODELS = {
     "vae": kd_models.VAE,

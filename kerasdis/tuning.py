@@ -73,10 +73,11 @@ import numpy as np
 from kerasdis import callbacks as kd_callbacks
 from kerasdis import data as kd_data
 from kerasdis import networks
+from kerasdis.io import write_json
 from kerasdis.metrics.evaluate import DEFAULTS as METRIC_DEFAULTS
 from kerasdis.metrics.evaluate import NO_FACTORS
 from kerasdis.metrics.evaluate import names as metric_names
-from kerasdis.training import MODELS, training_batches, write_json
+from kerasdis.training import MODELS, training_batches
 
 # ---------------------------------------------------------------------- constants
 

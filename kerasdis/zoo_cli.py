@@ -78,7 +78,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from kerasdis import data, metrics, zoo
     from kerasdis.cli import score_table
-    from kerasdis.training import write_json
+    from kerasdis.io import write_json
 
     info = zoo.info(args.name)
     model = zoo.load(args.name)

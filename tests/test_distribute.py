@@ -242,9 +242,9 @@ def _run_mirrored(tmp_path_factory, names, steps):
     out = tmp_path_factory.mktemp("mirrored")
     script = out / "mirrored_script.py"
     script.write_text(MIRRORED_SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(out), ",".join(names), str(steps)], env=_env(),
-                          cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=900)
+    command = [sys.executable, str(script), str(out), ",".join(names), str(steps)]
+    proc = subprocess.run(command, env=_env(), cwd=out, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=900)
     _check(proc, proc.stdout)
     return out
 

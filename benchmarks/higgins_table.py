@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(ROOT, "benchmarks", "results", "higgins_table.md")
 

@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join("benchmarks", "results", "metrics_speed.md")

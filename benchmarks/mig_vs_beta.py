@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(ROOT, "benchmarks", "results", "mig_vs_beta.md")
 MODELS = {"beta_vae": "β-VAE", "beta_tcvae": "β-TCVAE"}

@@ -5,7 +5,9 @@ architecture of Locatello et al. 2019 at batch 64 (64x64x1 dSprites images),
 measures images/s of a training step:
 
 - kerasdis as users run it: `model.fit` on a prefetched `tf.data` of in-memory
-  batches, Keras' Adam, in two configurations:
+  batches, Keras' Adam, with TensorFlow's oneDNN kernels on (what `import
+  kerasdis` asks for; TensorFlow's own default turns them on only on CPUs with
+  AVX512_VNNI/BF16 or AMX, see `kerasdis/backend.py`), in two configurations:
   - "default": float32. Its Bernoulli reconstruction is the fused
     `tf.nn.sigmoid_cross_entropy_with_logits`
     (`kerasdis.losses.negative_log_likelihood`), the library default since it
@@ -73,6 +75,7 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -154,7 +157,7 @@ def variant_spec(name):
 # (VAE, default configuration), against the same torch reference.
 ENV_VARIANTS = {
     "onednn_off": dict(env={"TF_ENABLE_ONEDNN_OPTS": "0"},
-                       label="default, oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`)"),
+                       label="default, oneDNN off (`TF_ENABLE_ONEDNN_OPTS=0`: Eigen kernels)"),
     "threads_1_1": dict(intra=1, inter=1, label="default, TF threads intra 1 / inter 1"),
     "threads_2_1": dict(intra=2, inter=1, label="default, TF threads intra 2 / inter 1"),
 }

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -217,10 +218,29 @@ def _is_chief(strategy):
     return kd_distribute.is_chief(strategy)
 
 
+# CPU features that change TensorFlow's speed by integer factors (oneDNN, bfloat16).
+CPU_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
 def hardware():
-    return {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+    """Where a run trained: platform, CPU model and features, devices, oneDNN setting."""
+    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "system": platform.system(),
-            "devices": [d.device_type for d in tf.config.list_physical_devices()]}
+            "devices": [d.device_type for d in tf.config.list_physical_devices()],
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "tensorflow default")}
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpuinfo = f.read()
+    except OSError:
+        return info
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M)
+    if model:
+        info["cpu_model"] = model.group(1).strip()
+    if flags:
+        present = set(flags.group(1).split())
+        info["cpu_features"] = [f for f in CPU_FEATURES if f in present]
+    return info
 
 
 def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(),

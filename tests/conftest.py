@@ -6,6 +6,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+import kerasdis  # noqa: F401  (first to import TensorFlow, as in users' programs: see kerasdis/backend.py)
+
 
 def squares(n, seed=0, size=64):
     """Binary images of random axis-aligned squares: a tiny stand-in dataset."""

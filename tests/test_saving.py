@@ -114,3 +114,22 @@ def test_other_backend_is_refused():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "KERAS_BACKEND=tensorflow" in proc.stderr
+
+
+def _onednn_setting(code, **env):
+    env = {k: v for k, v in dict(os.environ, **env).items() if k != "TF_ENABLE_ONEDNN_OPTS"
+           or "TF_ENABLE_ONEDNN_OPTS" in env}
+    proc = subprocess.run([sys.executable, "-c", code + "; import os; "
+                           "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[-1]
+
+
+def test_onednn_kernels_are_requested_unless_the_user_chose():
+    # kerasdis asks for oneDNN kernels when it is first to import TensorFlow ...
+    assert _onednn_setting("import kerasdis") == "1"
+    # ... keeps the user's choice ...
+    assert _onednn_setting("import kerasdis", TF_ENABLE_ONEDNN_OPTS="0") == "0"
+    # ... and changes nothing once TensorFlow runs (the variable would be a lie then).
+    assert _onednn_setting("import tensorflow, kerasdis") == "None"

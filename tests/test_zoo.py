@@ -387,3 +387,39 @@ def test_presets_ship_in_the_wheel(tmp_path, preset):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+
+
+# ---------------------------------------------------------------- zoo evaluate
+def test_zoo_evaluate_reproduces_the_recorded_scores(model, tmp_path, monkeypatch, capsys):
+    from kerasdis import cli
+
+    measured = kd.metrics.evaluate(model, kd.data.load("dsprites"),
+                                   metrics=["discrete_mig", "sap"], seed=0, verbose=0)
+    extra = tmp_path / "zoo"
+    zoo.publish(model, "tiny_eval", metrics=measured, zoo_dir=str(extra),
+                recipe={"model": "beta_vae"}, training={"steps": 0})
+    monkeypatch.setenv(zoo.ENV_ZOO_DIR, str(extra))
+    assert cli.main(["zoo", "evaluate", "tiny_eval"]) == 0
+    out = capsys.readouterr().out
+    assert "scores match the recorded ones" in out and "difference 0" in out
+
+    # A recorded score off by more than the table's precision is reported, exit 1.
+    path = extra / "tiny_eval" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["metrics"]["sap"]["sap"] += 0.01
+    path.write_text(json.dumps(metadata))
+    assert cli.main(["zoo", "evaluate", "tiny_eval", "--metrics", "sap"]) == 1
+    assert "DIFFER" in capsys.readouterr().out
+
+
+@pytest.mark.bad_input
+def test_zoo_evaluate_names_unknown_metrics(preset, tmp_path, monkeypatch, capsys):
+    from kerasdis import cli
+
+    extra = tmp_path / "zoo"
+    extra.mkdir()
+    shutil.copytree(preset, extra / "tiny_beta_vae")
+    monkeypatch.setenv(zoo.ENV_ZOO_DIR, str(extra))
+    assert cli.main(["zoo", "evaluate", "tiny_beta_vae", "--metrics", "mig,accuracy"]) == 1
+    err = capsys.readouterr().err
+    assert "--metrics" in err and "accuracy" in err

@@ -479,12 +479,23 @@ def test_multi_worker_training_checkpoints_on_the_chief_and_resumes(tmp_path):
     local, _ = training.train(TINY, str(tmp_path / "local"), verbose=0, tensorboard=False)
     saved = keras.saving.load_model(str(out_dir / "model.keras"))
     assert int(saved.optimizer.iterations.numpy()) == 4
+    # Tolerance: the all-reduce sums the gradient in another order and oneDNN picks
+    # per-batch-size kernels; Adam's normalised update turns that round-off on
+    # near-zero gradients into differences of up to a few lr on a few units (seen:
+    # up to 0.2% of a layer's weights, up to 6e-5). A wrong batch or noise slice
+    # changes nearly every weight, so: almost all agree tightly, none by more than
+    # one Adam step per training step.
+    def assert_same_update(actual, desired):
+        close = np.isclose(actual, desired, rtol=1e-4, atol=1e-6)
+        assert close.mean() > 0.99, f"{(~close).sum()} of {close.size} weights differ"
+        np.testing.assert_allclose(actual, desired, rtol=0, atol=TINY["steps"] * TINY["learning_rate"])
+
     expected = [w.numpy() for w in local.weights]
     for result in resumed:
         for i, w in enumerate(expected):
-            np.testing.assert_allclose(result[f"w{i}"], w, rtol=1e-4, atol=1e-6)
+            assert_same_update(result[f"w{i}"], w)
     for a, b in zip(saved.weights, expected):
-        np.testing.assert_allclose(a.numpy(), b, rtol=1e-4, atol=1e-6)
+        assert_same_update(a.numpy(), b)
 
     # Encoding through the multi-worker strategy: every worker gets all codes, in order.
     codes = np.asarray(local.encode(resumed[0]["images"])[0])

@@ -21,10 +21,9 @@ REQUIRED_BACKEND = "tensorflow"
 
 def enable_onednn():
     """Asks for oneDNN CPU kernels if TensorFlow is not imported yet and the user did
-    not choose (`TF_ENABLE_ONEDNN_OPTS`); returns whether they were requested."""
+    not choose (`TF_ENABLE_ONEDNN_OPTS`)."""
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
 def ensure_tensorflow_backend():

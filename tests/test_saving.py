@@ -116,9 +116,9 @@ def test_other_backend_is_refused():
     assert "KERAS_BACKEND=tensorflow" in proc.stderr
 
 
-def _onednn_setting(code, **env):
-    env = {k: v for k, v in dict(os.environ, **env).items() if k != "TF_ENABLE_ONEDNN_OPTS"
-           or "TF_ENABLE_ONEDNN_OPTS" in env}
+def _onednn_setting(code, **overrides):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update(overrides)
     proc = subprocess.run([sys.executable, "-c", code + "; import os; "
                            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"],
                           env=env, capture_output=True, text=True, timeout=300)

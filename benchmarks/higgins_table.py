@@ -60,7 +60,10 @@ uniform), encodes both images of every pair (posterior mean for a model) and tak
 `mean_pairs |z1 − z2|` as the feature, with label k. A scikit-learn
 `LogisticRegression(max_iter=1000)` is trained on {num_train} points; the table reports
 its accuracy on {num_eval} new points (`eval_accuracy`), mean ± std over the seeds
-(population std, `np.std`). Data: kerasdis's procedural dSprites (737,280 images,
+(population std, `np.std`). The recall column splits the accuracy by the factor held
+fixed: the share of evaluation points with factor k fixed that the classifier assigns
+to k (`eval_accuracy_per_factor`, mean over the seeds); it shows which factors a
+representation fails to single out. Data: kerasdis's procedural dSprites (737,280 images,
 the published factor grid; pixels differ slightly from the published files).
 
 **Differences from the paper** (Higgins et al. 2017, Sec. 3 and Appendix): the same
@@ -145,7 +148,8 @@ def zoo_model(kd, key):
 
 # ------------------------------------------------------------------ scoring
 def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0):
-    """Scores of row `key` for `seeds` seeds (eval accuracy in %); returns `(scores, note)`."""
+    """Scores of row `key` for `seeds` seeds (eval accuracy in %); returns
+    `(scores, note, per_factor)`, `per_factor` one list of recalls (%) per seed."""
     from kerasdis import baselines
 
     protocol = s["protocol"]
@@ -154,7 +158,11 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0):
     def score(representation, seed, codes=None, encode_grid=True):
         out = kd.metrics.beta_vae_score(representation, ds, seed=seed, codes=codes,
                                         encode_grid=encode_grid, verbose=verbose, **protocol)
+        per_factor.append([np.nan if a is None else 100.0 * a
+                           for a in out["eval_accuracy_per_factor"]])
         return 100.0 * out["eval_accuracy"]
+
+    per_factor = []  # filled by score(): one list per seed
 
     scores, note = [], ""
     if key == "ground_truth":
@@ -190,7 +198,7 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0):
                 model, note = train(kd, key, ds, seed, s["train_steps"], s["batch_size"],
                                     learning_rate, verbose=verbose)
                 scores.append(score(model, seed))
-    return scores, note
+    return scores, note, per_factor
 
 
 def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, learning_rate=5e-4,
@@ -207,11 +215,12 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
     for key in rows or list(ROWS):
         log(f"[higgins_table] {ROWS[key][0]} ...")
         start = time.perf_counter()
-        scores, note = score_row(kd, key, ds, s, s["seeds"], use_zoo, learning_rate, log,
-                                 verbose=verbose)
+        scores, note, per_factor = score_row(kd, key, ds, s, s["seeds"], use_zoo,
+                                             learning_rate, log, verbose=verbose)
         seconds = time.perf_counter() - start
         results.append({"key": key, "label": ROWS[key][0], "scores": scores,
                         "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+                        "per_factor": np.nanmean(per_factor, axis=0).tolist(),
                         "published": ROWS[key][1:], "note": note, "seconds": seconds})
         log(f"[higgins_table] {ROWS[key][0]}: {np.mean(scores):.2f} ± {np.std(scores):.2f} "
             f"({seconds:.0f} s)")
@@ -222,7 +231,7 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
     info = {"quick": quick, "settings": s, "date": time.strftime("%Y-%m-%d %H:%M"),
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "cpus": os.cpu_count(), "use_zoo": use_zoo,
-            "learning_rate": learning_rate}
+            "learning_rate": learning_rate, "factor_names": list(ds.factor_names)}
     return results, info
 
 
@@ -247,16 +256,19 @@ def to_markdown(results, info):
         f"- models without a zoo preset: trained for {s['train_steps']} steps "
         f"(batch {s['batch_size']}) per seed" + ("" if info["use_zoo"] else "; zoo not used"),
         "",
-        "| representation | kerasdis (%) | seeds | published (%) | notes |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| representation | kerasdis (%) | seeds | published (%) | recall per fixed factor (%) "
+        "| notes |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
+        recall = " · ".join(f"{name} {value:.0f}" for name, value in
+                            zip(info["factor_names"], r["per_factor"]))
         lines.append(f"| {r['label']} | {r['mean']:.2f} ± {r['std']:.2f} | {len(r['scores'])} | "
-                     f"{_published(*r['published'])} | {r['note']} |")
+                     f"{_published(*r['published'])} | {recall} | {r['note']} |")
     done = {r["key"] for r in results}
     for key, (label, mean, std) in ROWS.items():  # rows left out with --rows stay visible
         if key not in done:
-            lines.append(f"| {label} | not run | 0 | {_published(mean, std)} | "
+            lines.append(f"| {label} | not run | 0 | {_published(mean, std)} | | "
                          "not in `--rows` of this run |")
     lines += ["", PROTOCOL_TEXT.format(pca_images=s["pca_images"], **p)]
     return "\n".join(lines)

@@ -953,20 +953,10 @@ def machine_info():
     import numpy as np
     import tensorflow as tf
 
-    cpu = platform.processor() or platform.machine()
-    flags = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            text = f.read()
-        match = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-        cpu = match.group(1).strip() if match else cpu
-        match = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
-        if match:
-            have = set(match.group(1).split())
-            flags = ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-                              if f in have)
-    except OSError:
-        pass
+    from benchmarks.summary import cpu_flags, cpu_model
+
+    cpu = cpu_model()
+    flags = ", ".join(cpu_flags(("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")))
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu, "cores": os.cpu_count(), "flags": flags,

@@ -93,7 +93,12 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     scores = _table_rows(text)
     assert set(scores) == {"Ground truth", "PCA", "ICA", "VAE untrained"}
     assert scores["Ground truth"] >= 90.0
-    assert "| representation | kerasdis (%) | seeds | published (%) | notes |" in text
+    assert ("| representation | kerasdis (%) | seeds | published (%) | recall per fixed factor (%) "
+            "| notes |") in text
+    # The recall of each fixed factor, named in the dataset's order.
+    recall = re.search(r"^\| Ground truth \|[^|]+\|[^|]+\|[^|]+\| ([^|]+) \|", text, re.M).group(1)
+    names = [part.rsplit(" ", 1)[0] for part in recall.split(" · ")]
+    assert names == ["shape", "scale", "orientation", "position_x", "position_y"]
     assert "84.9 ± 0.4" in text and "## Protocol" in text
     assert "| DC-IGN | not run | 0 | 99.3 ± 0.1 |" in text  # rows left out stay visible
     assert not list(tmp_path.glob(".higgins_table.*"))

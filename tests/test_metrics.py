@@ -262,12 +262,16 @@ def test_permuting_code_dimensions_changes_nothing():
 
 def test_beta_vae_and_factor_vae_anchors(ds):
     kwargs = {"num_train": 500, "num_eval": 300, "seed": 0}
-    assert metrics.beta_vae_score(noisy_identity, ds, **kwargs)["eval_accuracy"] >= 0.9
+    bv = metrics.beta_vae_score(noisy_identity, ds, **kwargs)
+    assert bv["eval_accuracy"] >= 0.9
+    assert len(bv["eval_accuracy_per_factor"]) == 3 and min(bv["eval_accuracy_per_factor"]) >= 0.8
     fv = metrics.factor_vae_score(noisy_identity, ds, num_variance_estimate=500, **kwargs)
     assert fv["eval_accuracy"] >= 0.9 and fv["num_active_dims"] == 3
     # All-zero codes: the classifier can only guess (chance is 1/3 with 3 factors).
-    zero_bv = metrics.beta_vae_score(zeros, ds, **kwargs)["eval_accuracy"]
-    assert zero_bv <= 1 / 3 + 0.05
+    zero_bv = metrics.beta_vae_score(zeros, ds, **kwargs)
+    assert zero_bv["eval_accuracy"] <= 1 / 3 + 0.05
+    # ...always the same factor: it is recalled fully, the others never.
+    assert sorted(zero_bv["eval_accuracy_per_factor"]) == [0.0, 0.0, 1.0]
     assert metrics.factor_vae_score(zeros, ds, **kwargs) == {
         "train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
 

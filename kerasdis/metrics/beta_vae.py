@@ -69,7 +69,9 @@ def beta_vae_score(representation, ds, num_train=10_000, num_eval=5_000, batch_s
         verbose: 0 or 1.
 
     Returns:
-        dict with `train_accuracy` and `eval_accuracy`.
+        dict with `train_accuracy`, `eval_accuracy` and `eval_accuracy_per_factor`
+        (the fraction of evaluation points of each fixed factor, in the dataset's factor
+        order, that the classifier assigns to it; None for a factor never drawn).
     """
     num_train = check_positive_int("num_train", num_train)
     num_eval = check_positive_int("num_eval", num_eval)
@@ -86,16 +88,20 @@ def beta_vae_score(representation, ds, num_train=10_000, num_eval=5_000, batch_s
     x_eval, y_eval = _features(source, num_eval, batch_size, rng, noise_rng, progbar, num_train)
     if len(np.unique(y_train)) < 2:
         # Too few points to see two factors: a constant classifier.
-        majority = y_train[0]
-        train_acc, eval_acc = 1.0, float(np.mean(y_eval == majority))
+        train_pred = np.full_like(y_train, y_train[0])
+        eval_pred = np.full_like(y_eval, y_train[0])
     else:
         model = LogisticRegression(max_iter=1000, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(x_train, y_train)
-        train_acc = float(np.mean(model.predict(x_train) == y_train))
-        eval_acc = float(np.mean(model.predict(x_eval) == y_eval))
-    return {"train_accuracy": train_acc, "eval_accuracy": eval_acc}
+        train_pred, eval_pred = model.predict(x_train), model.predict(x_eval)
+    # Recall of each factor on the evaluation points (None: no point of that factor).
+    per_factor = [float(np.mean(eval_pred[y_eval == k] == k)) if np.any(y_eval == k) else None
+                  for k in range(len(source.sizes))]
+    return {"train_accuracy": float(np.mean(train_pred == y_train)),
+            "eval_accuracy": float(np.mean(eval_pred == y_eval)),
+            "eval_accuracy_per_factor": per_factor}
 
 
 PROTOCOL = {"num_train": 10_000, "num_eval": 5_000, "batch_size": 64,

@@ -95,13 +95,34 @@ def test_public_api_shapes(binary_images):
     np.testing.assert_allclose(model.encode((x * 255).astype(np.uint8))[0], mean, atol=1e-5)
 
 
-def test_annealed_vae_capacity_follows_the_step_count(binary_images):
+def test_annealed_vae_capacity_follows_the_step_count(binary_images, tmp_path):
     model = kd.models.AnnealedVAE(capacity_max=20.0, capacity_steps=8, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0)  # 4 steps
-    assert float(model.capacity()) == pytest.approx(10.0)
-    model.fit(binary_images[:128], batch_size=16, epochs=1, verbose=0)  # 12 steps
-    assert float(model.capacity()) == pytest.approx(20.0)
+    history = model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0)  # steps 0-3
+    # The last of the 4 batches ran at optimizer step 3: C = 20 * 3 / 8.
+    assert float(model.capacity.numpy()) == pytest.approx(7.5)
+    assert history.history["capacity"][0] == pytest.approx(20.0 * 1.5 / 8)  # mean of 0..3
+    path = str(tmp_path / "annealed.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert float(restored.capacity.numpy()) == pytest.approx(7.5)  # saved with the weights
+    model.fit(binary_images[:128], batch_size=16, epochs=1, verbose=0)  # steps 4-11
+    assert float(model.capacity.numpy()) == pytest.approx(20.0)
+
+
+def test_annealed_vae_capacity_can_be_driven_by_a_callback(binary_images):
+    model = kd.models.AnnealedVAE(capacity_max=20.0, capacity_steps=None, seed=0)
+    assert float(model.capacity.numpy()) == 20.0  # no schedule: constant C_max...
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(binary_images[:32], batch_size=16, epochs=1, verbose=0)
+    assert float(model.capacity.numpy()) == 20.0
+    # ...or whatever a callback assigns.
+    schedule = kd.callbacks.WeightAnnealing("capacity", target=5.0, steps=4)
+    history = model.fit(binary_images[:64], batch_size=16, epochs=1, verbose=0,
+                        callbacks=[schedule])  # optimizer steps 2-5
+    assert float(model.capacity.numpy()) == 5.0
+    assert history.history["capacity"][0] == 5.0  # WeightAnnealing logs the value it set
+    assert kd.models.AnnealedVAE.from_config(model.get_config()).capacity_steps is None
 
 
 def test_factor_vae_permute_dims_permutes_each_column():

@@ -5,7 +5,10 @@ The KL is pulled towards a capacity C that grows linearly during training (Eq. 8
     loss = reconstruction + γ · |KL(q(z|x) || p(z)) − C(t)|,
     C(t) = C_max · min(1, t / capacity_steps),
 
-with t the optimizer's step count, so the schedule survives a resume.
+with t the optimizer's step count, so the schedule survives a resume. C is held in
+the non-trainable variable `capacity` (saved with the weights): each training step
+writes C(t) into it, or, with `capacity_steps=None`, leaves it to the user or a
+callback such as `kd.callbacks.WeightAnnealing("capacity", ...)`.
 """
 
 import keras
@@ -26,7 +29,9 @@ class AnnealedVAE(GaussianLatentVAE):
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
         gamma: float. Weight of the capacity penalty. Defaults to `1000.0`.
         capacity_max: float. C_max in nats. Defaults to `25.0`.
-        capacity_steps: int. Steps over which C rises from 0 to C_max.
+        capacity_steps: int or None. Steps over which C rises from 0 to C_max.
+            None: no built-in schedule; `capacity` starts at C_max and keeps whatever
+            value is assigned to it (e.g. by `kd.callbacks.WeightAnnealing`).
             Defaults to `100_000`.
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
@@ -39,7 +44,8 @@ class AnnealedVAE(GaussianLatentVAE):
         kwargs.pop("beta", None)
         self.initial_gamma = check_non_negative("gamma", gamma)
         self.capacity_max = check_non_negative("capacity_max", capacity_max)
-        self.capacity_steps = check_positive_int("capacity_steps", capacity_steps)
+        self.capacity_steps = (None if capacity_steps is None
+                               else check_positive_int("capacity_steps", capacity_steps))
         super().__init__(latent_dim=latent_dim, input_shape=input_shape,
                          architecture=architecture, likelihood=likelihood, beta=1.0,
                          seed=seed, **kwargs)
@@ -47,17 +53,20 @@ class AnnealedVAE(GaussianLatentVAE):
     def create_objective_state(self):
         self.gamma = keras.Variable(self.initial_gamma, trainable=False, dtype="float32",
                                     name="gamma")
+        # Written by every replica's step with the same value: keep the first.
+        self.capacity = keras.Variable(
+            self.capacity_max if self.capacity_steps is None else 0.0, trainable=False,
+            dtype="float32", aggregation="only_first_replica", name="capacity")
 
-    def capacity(self):
-        """C(t) at the optimizer's current step (0 before compile)."""
-        if getattr(self, "optimizer", None) is None:
-            return tf.constant(0.0)
-        step = tf.cast(self.optimizer.iterations, "float32")
-        fraction = tf.minimum(1.0, step / float(self.capacity_steps))
+    def capacity_at(self, step):
+        """C(t) of the built-in schedule at optimizer step `step` (Eq. 8)."""
+        fraction = tf.minimum(1.0, tf.cast(step, "float32") / float(self.capacity_steps))
         return self.capacity_max * fraction
 
     def regularization_terms(self, x, outputs, training=False):
-        return {"capacity": self.capacity()}
+        if training and self.capacity_steps is not None:
+            self.capacity.assign(self.capacity_at(self.optimizer.iterations))
+        return {"capacity": tf.identity(self.capacity.value)}
 
     def total_loss(self, terms):
         return terms["reconstruction"] + self.gamma * tf.abs(terms["kl"] - terms["capacity"])

@@ -18,9 +18,15 @@ published figures:
     python benchmarks/higgins_table.py                      # full protocol, 3 seeds
     python benchmarks/higgins_table.py --quick              # tiny settings (tests)
     python benchmarks/higgins_table.py --rows pca,ica --seeds 5 --output /tmp/t.md
+    python benchmarks/higgins_table.py --rows dcign,infogan --update   # recompute two rows
+
+The rows and settings are also written as JSON next to the table
+(`higgins_table.json`); `--update` recomputes only `--rows` and keeps the other rows
+of that file, refusing when the protocol or seeds differ.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -219,6 +225,7 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
                                              learning_rate, log, verbose=verbose)
         seconds = time.perf_counter() - start
         results.append({"key": key, "label": ROWS[key][0], "scores": scores,
+                        "date": time.strftime("%Y-%m-%d %H:%M"),
                         "mean": float(np.mean(scores)), "std": float(np.std(scores)),
                         "per_factor": np.nanmean(per_factor, axis=0).tolist(),
                         "published": ROWS[key][1:], "note": note, "seconds": seconds})
@@ -239,6 +246,30 @@ def _published(mean, std):
     return f"{mean:g}" + ("" if std is None else f" ± {std:g}")
 
 
+def _dates(results, info):
+    dates = sorted({r.get("date", info["date"])[:10] for r in results} | {info["date"][:10]})
+    if len(dates) == 1:
+        return info["date"]
+    return f"{info['date']} (rows computed on {', '.join(dates)})"
+
+
+def check_compatible(previous, planned):
+    """Raises ValueError unless `planned` settings equal those of `previous` (`--update`)."""
+    old = previous["info"]
+    for key, value in planned.items():
+        if old.get(key) != value:
+            raise ValueError(f"--update: the existing table has {key}={old.get(key)!r}, "
+                             f"this run {value!r}; rerun every row instead.")
+
+
+def merge(previous, results):
+    """Rows of `previous` (`{"results", "info"}` of an earlier run) replaced by those of
+    `results` with the same key, in the paper's row order."""
+    by_key = {r["key"]: r for r in previous["results"]}
+    by_key.update({r["key"]: r for r in results})
+    return [by_key[key] for key in ROWS if key in by_key]
+
+
 def to_markdown(results, info):
     s = info["settings"]
     p = s["protocol"]
@@ -249,7 +280,7 @@ def to_markdown(results, info):
         + (" --quick: tiny protocol and training, **not comparable** with the paper."
            if info["quick"] else "."),
         "",
-        f"- date: {info['date']}; python {info['python']}, tensorflow {info['tensorflow']}, "
+        f"- date: {_dates(results, info)}; python {info['python']}, tensorflow {info['tensorflow']}, "
         f"keras {info['keras']}; {info['cpus']} CPUs",
         f"- protocol: `beta_vae_score(num_train={p['num_train']}, num_eval={p['num_eval']}, "
         f"batch_size={p['batch_size']})`, seeds 0..{s['seeds'] - 1}",
@@ -301,6 +332,9 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=5e-4,
                         help="Adam learning rate of the VAE, β-VAE and DC-IGN trained here")
     parser.add_argument("--no-zoo", action="store_true", help="train every model here")
+    parser.add_argument("--update", action="store_true",
+                        help="recompute only --rows, keep the other rows of the existing "
+                             "table (from its .json)")
     parser.add_argument("--verbose", type=int, default=0, help="progress bars (0 or 1)")
     args = parser.parse_args(argv)
     rows = None
@@ -313,10 +347,29 @@ def main(argv=None):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    sidecar = os.path.splitext(args.output)[0] + ".json"
+    previous = None
+    if args.update:
+        if not os.path.isfile(sidecar):
+            parser.error(f"--update needs the rows of an earlier run in {sidecar}")
+        with open(sidecar) as f:
+            previous = json.load(f)
+        planned = settings(args.quick)
+        planned.update({k: v for k, v in (("seeds", args.seeds),
+                                          ("train_steps", args.train_steps)) if v is not None})
+        try:
+            check_compatible(previous, {"quick": args.quick, "settings": planned,
+                                        "use_zoo": not args.no_zoo,
+                                        "learning_rate": args.learning_rate})
+        except ValueError as error:
+            parser.error(str(error))
     results, info = run(quick=args.quick, rows=rows, seeds=args.seeds,
                         train_steps=args.train_steps, use_zoo=not args.no_zoo,
                         learning_rate=args.learning_rate, verbose=args.verbose)
+    if previous is not None:
+        results = merge(previous, results)
     text = to_markdown(results, info)
+    write_atomic(sidecar, json.dumps({"results": results, "info": info}, indent=1) + "\n")
     write_atomic(args.output, text)
     print(text)
     return 0

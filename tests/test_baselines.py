@@ -104,6 +104,26 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     assert not list(tmp_path.glob(".higgins_table.*"))
 
 
+def test_higgins_table_update_recomputes_only_the_given_rows(tmp_path):
+    bench = _bench("higgins_table")
+    out = tmp_path / "higgins.md"
+    with pytest.raises(SystemExit):  # nothing to update yet
+        bench.main(["--quick", "--rows", "ground_truth", "--update", "--output", str(out)])
+    assert bench.main(["--quick", "--rows", "ground_truth,raw_pixels", "--output", str(out)]) == 0
+    first = _table_rows(out.read_text())
+    assert bench.main(["--quick", "--rows", "pca,raw_pixels", "--update",
+                       "--output", str(out)]) == 0
+    text = out.read_text()
+    scores = _table_rows(text)
+    assert set(scores) == {"Ground truth", "Raw pixels", "PCA"}
+    assert scores["Ground truth"] == first["Ground truth"]  # kept from the first run
+    assert text.index("| Ground truth |") < text.index("| Raw pixels |") < text.index("| PCA |")
+    # Other settings than the existing rows': refused before any work.
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--rows", "pca", "--seeds", "2", "--update", "--output", str(out)])
+    assert out.read_text() == text
+
+
 @pytest.mark.slow
 def test_higgins_table_quick_all_rows(tmp_path):
     bench = _bench("higgins_table")

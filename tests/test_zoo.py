@@ -342,6 +342,15 @@ def test_make_table(preset, tmp_path):
     assert "| beta_vae_dsprites | BetaVAE | 10 |" in text
     assert "0.250" in text and "rest" in text and "no entries yet" not in text
     assert subprocess.run(run + ["--check"]).returncode == 0
+    # A GAN's ELBO decomposition is not a VAE's reconstruction and KL: n/a.
+    shutil.copytree(preset, presets / "infogan_dsprites")
+    meta_path = presets / "infogan_dsprites" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(class_name="InfoGAN", metrics={"elbo": {"reconstruction": 3e5, "kl": 1.0}})
+    meta_path.write_text(json.dumps(meta))
+    subprocess.run(run, check=True)
+    row = next(line for line in readme.read_text().splitlines() if "| infogan_dsprites |" in line)
+    assert "| n/a | n/a |" in row and "300000" not in row
 
 
 # ---------------------------------------------------------- installed wheel

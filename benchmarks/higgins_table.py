@@ -86,7 +86,14 @@ Published figures are read from the paper's table (percent).
 """
 
 
-def settings(quick):
+def settings(quick, seeds=None, train_steps=None):
+    """The protocol and budgets of a run; `seeds` / `train_steps` override the defaults."""
+    s = _default_settings(quick)
+    s.update({k: v for k, v in (("seeds", seeds), ("train_steps", train_steps)) if v is not None})
+    return s
+
+
+def _default_settings(quick):
     if quick:
         return {"protocol": {"num_train": 60, "num_eval": 30, "batch_size": 8},
                 "seeds": 1, "train_steps": 2, "batch_size": 16, "pca_images": 300}
@@ -211,11 +218,7 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
         verbose=0, log=print):
     """Computes the table; returns `(results, info)`."""
     kd = _setup()
-    s = settings(quick)
-    if seeds is not None:
-        s["seeds"] = seeds
-    if train_steps is not None:
-        s["train_steps"] = train_steps
+    s = settings(quick, seeds, train_steps)
     ds = kd.data.load("dsprites")
     results = []
     for key in rows or list(ROWS):
@@ -354,9 +357,7 @@ def main(argv=None):
             parser.error(f"--update needs the rows of an earlier run in {sidecar}")
         with open(sidecar) as f:
             previous = json.load(f)
-        planned = settings(args.quick)
-        planned.update({k: v for k, v in (("seeds", args.seeds),
-                                          ("train_steps", args.train_steps)) if v is not None})
+        planned = settings(args.quick, args.seeds, args.train_steps)
         try:
             check_compatible(previous, {"quick": args.quick, "settings": planned,
                                         "use_zoo": not args.no_zoo,

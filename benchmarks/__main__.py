@@ -1,12 +1,13 @@
 """`python -m benchmarks`: runs every benchmark script and writes `results/summary.md`.
 
 Every `benchmarks/*.py` that defines `main(argv)` is a benchmark (helpers such as
-`summary.py`, files starting with `_` and `reliability_counts.py`, which runs
-tests, are not). Each runs in its own subprocess (fresh TensorFlow state and
-memory accounting), `data_pipeline`, `metrics_speed` and `train_throughput` first
-(in that order: `train_throughput` reads the MIG memory from `metrics_speed.md`),
-then the others alphabetically. `--quick` is passed through; a script that fails
-or times out does not stop the others and is marked in the summary.
+`summary.py`, files starting with `_`, `reliability_counts.py`, which runs
+tests, and the `step_profile.py` diagnostic are not). Each runs in its own
+subprocess (fresh TensorFlow state and memory accounting), `data_pipeline`,
+`metrics_speed` and `train_throughput` first (in that order: `train_throughput`
+reads the MIG memory from `metrics_speed.md`), then the others alphabetically.
+`--quick` is passed through; a script that fails or times out does not stop the
+others and is marked in the summary.
 
 The default run is the speed benchmarks and fits the 15-minute budget on a quiet
 2-core CPU. The quality tables that retrain models for hours (`higgins_table`,
@@ -37,7 +38,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import summary  # noqa: E402
 
 FIRST = ("data_pipeline", "metrics_speed", "train_throughput")
-NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts"}
+NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts", "step_profile"}
 LONG = ("higgins_table", "mig_vs_beta")  # hours of training: opt-in
 BUDGET_SECONDS = 15 * 60
 

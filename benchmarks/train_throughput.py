@@ -17,8 +17,8 @@ measures images/s of a training step:
     built inside `kerasdis.training.dtype_policy`, so it computes in bfloat16 with
     float32 variables and float32 network outputs; the optimizer is Keras' Adam
     (bfloat16 pays on CPUs with AVX512-BF16 or AMX; without them TensorFlow
-    emulates it and "kept" is several times slower than float32, which the
-    report then notes);
+    emulates it and "kept" is several times slower than float32, so there the
+    default run leaves it, and torch's bfloat16 row, to `--explore`);
 - a PyTorch implementation of the same networks, loss and batch written here
   (eager, `torch.optim.Adam`), with 2 threads (its default here) and 1 thread,
   and, for the VAE, under `torch.autocast` bfloat16 (like for like with "kept").
@@ -35,11 +35,11 @@ steps from the same weights), peak memory (peak resident set) of a training run
 in a subprocess, and the full-grid MIG's peak memory (from `metrics_speed.md`
 when it is there).
 
-The default run measures only that: 5 rounds of up to 30 steps / 2 s per
+The default run measures only that: 7 rounds of up to 30 steps / 2 s per
 implementation, 13 implementations in all (VAE: torch x3, default, kept;
-β-TCVAE and FactorVAE: torch x2, default, kept), about 5-7 minutes on a quiet
-2-core machine (7-8 under the load of two other trainings), so that `python -m
-benchmarks` stays within its budget. `--explore`
+β-TCVAE and FactorVAE: torch x2, default, kept), 9 on a CPU without native
+bfloat16 (no kept, no torch bfloat16), about 5-7 minutes on a quiet 2-core
+machine, so that `python -m benchmarks` stays within its budget. `--explore`
 adds the variants that were measured and not kept, in the same rounds: XLA
 (`jit_compile=True`, every model), `steps_per_execution=16`, channels-first
 (NCHW) networks, no `prefetch` and the `kerasdis.training.training_batches`
@@ -120,6 +120,7 @@ VARIANTS = {
                                    "on the fly)"),
 }
 DEFAULT_VARIANTS = ("default", KEPT)  # every model, default run and --quick
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # without them bfloat16 is emulated
 EXPLORE_VARIANTS = {  # added by --explore
     "vae": ("xla", "spe16", "channels_first", "noprefetch", "training_batches"),
     "beta_tcvae": ("xla",),
@@ -1165,7 +1166,13 @@ def render(results, info, args):
                             "`benchmarks/train_throughput.py`: `fused_adam_class` (fused Adam), "
                             "`channels_first_networks` (NCHW).")
     bf16_measured = any(variant_spec(name).get("bf16") for name in measured_variants(results))
-    if bf16_measured and not {"avx512_bf16", "amx_bf16"} & set(info["flags"].split(", ")):
+    native = bool(set(NATIVE_BF16_FLAGS) & set(info["flags"].split(", ")))
+    if not bf16_measured and not native:
+        results["notes"].insert(1, "This CPU has neither AVX512-BF16 nor AMX-BF16, so the default "
+                                "run leaves out the `--mixed-precision` (bfloat16) rows, which "
+                                "TensorFlow would emulate (several times slower than float32): "
+                                "`--explore` or `--variants kept` measures them.")
+    elif bf16_measured and not native:
         results["notes"].insert(1, "This CPU has neither AVX512-BF16 nor AMX-BF16: TensorFlow "
                                 "emulates the bfloat16 convolutions and matmuls, so the "
                                 "`mixed_precision` rows are slower than float32 here. The option "
@@ -1199,7 +1206,16 @@ def selected_variants(model, args):
             variant_spec(v)  # validates
     else:
         variants = list(DEFAULT_VARIANTS) + list(EXPLORE_VARIANTS[model] if args.explore else ())
+        if not (args.explore or args.native_bf16):
+            variants.remove(KEPT)  # emulated bfloat16: --explore measures it
     return (["default"] if "default" not in variants else []) + variants
+
+
+def native_bf16():
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    from benchmarks.summary import cpu_flags
+
+    return bool(cpu_flags(NATIVE_BF16_FLAGS))
 
 
 def parse_args(argv):
@@ -1219,7 +1235,7 @@ def parse_args(argv):
     parser.add_argument("--env-variants", default=None,
                         help=f"comma-separated subprocess variants of {tuple(ENV_VARIANTS)}, "
                              "or 'none' (default: none; with --explore all, quick one)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 7, quick 2)")
     parser.add_argument("--steps", type=int, default=None, help="max timed steps per measurement")
     parser.add_argument("--seconds", type=float, default=None, help="max seconds per measurement")
     parser.add_argument("--no-torch", action="store_true",
@@ -1239,12 +1255,16 @@ def parse_args(argv):
     parser.add_argument("--mig-samples", type=int, default=2_000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds is None:
-        args.rounds = 2 if args.quick else 5
+        args.rounds = 2 if args.quick else 7
     if args.steps is None:
         args.steps = 2 if args.quick else 30
     if args.seconds is None:
         args.seconds = 0.5 if args.quick else 2.0
-    args.torch_bf16_models = () if args.quick else ("vae",)
+    args.native_bf16 = native_bf16()
+    # torch under autocast bfloat16 is the like-for-like reference of "kept"; on a CPU
+    # that emulates bfloat16 both are measured only with --explore (or --variants kept).
+    with_kept = args.explore or args.native_bf16 or KEPT in (args.variants or "").split(",")
+    args.torch_bf16_models = () if args.quick or not with_kept else ("vae",)
     return args
 
 

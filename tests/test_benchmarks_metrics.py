@@ -21,10 +21,11 @@ def test_metrics_speed_quick(tmp_path):
     pytest.importorskip("kerasdis.data")
     bench = _load()
     out = tmp_path / "speed.md"
-    assert bench.main(["--quick", "--output", str(out)]) == 0
+    assert bench.main(["--quick", "--opt-in", "--output", str(out)]) == 0
     text = out.read_text()
     assert "| metric |" in text
     for name in ("mig (Chen et al.)", "beta_vae", "factor_vae", "dci", "sap",
-                 "modularity_explicitness", "elbo_decomposition"):
+                 "modularity_explicitness", "elbo_decomposition",
+                 "mig, estimator='shared' (opt-in)", "dci, classifier='hist' (opt-in)"):
         assert f"| {name}" in text
     assert not list(tmp_path.glob(".metrics_speed.*"))  # no temporary file left

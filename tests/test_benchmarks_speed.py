@@ -155,17 +155,27 @@ def test_ratios_leave_out_stalled_rounds():
 
 
 def test_variants_measure_the_library_as_it_ships():
-    """The default run measures the float32 default and the library's mixed precision
-    with Keras' Adam ("kept"); the explored variants (fused Adam: FactorVAE only) only
-    with --explore; the former "fused" loss variant is the library default now."""
+    """The default run measures the float32 default and, on a CPU with native bfloat16,
+    the library's mixed precision with Keras' Adam ("kept"); the explored variants
+    (fused Adam: FactorVAE only) only with --explore; the former "fused" loss variant is
+    the library default now."""
     bench = _load("train_throughput")
     assert bench.VARIANTS[bench.KEPT]["bf16"] and not bench.VARIANTS[bench.KEPT].get("fused_adam")
     for model in bench.MODELS:
-        default_run = bench.selected_variants(model, bench.parse_args([]))
-        assert default_run == ["default", bench.KEPT]
-        explored = bench.selected_variants(model, bench.parse_args(["--explore"]))
-        assert explored[:2] == default_run and "xla" in explored
-        assert ("fused_adam" in explored) == (model == "factor_vae")
+        for native in (True, False):
+            args = bench.parse_args([])
+            args.native_bf16 = native
+            default_run = bench.selected_variants(model, args)
+            assert default_run == (["default", bench.KEPT] if native else ["default"])
+            args = bench.parse_args(["--explore"])
+            args.native_bf16 = native
+            explored = bench.selected_variants(model, args)
+            assert explored[:2] == ["default", bench.KEPT] and "xla" in explored
+            assert ("fused_adam" in explored) == (model == "factor_vae")
+    # torch under autocast bfloat16 (like for like with "kept") goes with "kept".
+    args = bench.parse_args(["--variants", "default,kept"])
+    assert args.torch_bf16_models == ("vae",)
+    assert bench.parse_args([]).torch_bf16_models == (("vae",) if bench.native_bf16() else ())
     assert bench.selected_variants("vae", bench.parse_args(["--variants", "bf16+spe=4"])) == \
         ["default", "bf16+spe=4"]
     with pytest.raises(ValueError, match="unknown variant part 'fused'"):
@@ -182,3 +192,21 @@ def test_mixed_precision_variant_builds_through_the_library():
     assert keras.config.dtype_policy().name == before  # the policy is restored
     default, _ = bench.build_kerasdis_model("vae")
     assert default.encoder.get_layer("conv1").dtype_policy.name == "float32"
+
+
+def test_step_profile_lists_the_ops_of_the_training_step(tmp_path):
+    profile = _load("step_profile")
+    out = tmp_path / "profile.md"
+    assert profile.main(["--steps", "1", "--top", "50", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "| op type | ms / step | share |" in text
+    # The compiled step's convolutions and their gradients were found in the trace
+    # (op types are TensorFlow's, e.g. `_MklNativeConv2DBackpropFilter` with oneDNN).
+    for kind in ("Conv2DBackpropFilter", "Conv2DBackpropInput", "MatMul"):
+        assert f"{kind} |" in text
+    assert "step_profile" not in _load("__main__").discover(ROOT / "benchmarks")
+
+
+def test_step_profile_rejects_bad_steps():
+    with pytest.raises(SystemExit):
+        _load("step_profile").main(["--steps", "0"])

@@ -39,7 +39,10 @@ def main():
         if model is None:
             print(f"{name}: no preset or checkpoint, skipped")
             continue
-        steps = int(model.optimizer.iterations.numpy()) if model.optimizer else None
+        if source == "preset":
+            steps = kd.zoo.info(name).get("steps")
+        else:
+            steps = int(model.optimizer.iterations.numpy()) if model.optimizer else None
         kd.viz.traversal_grid(model, x=x, dataset=ds, path=os.path.join(out, f"{name}_traversal.png"))
         kd.viz.traversal_gif(model, os.path.join(out, f"{name}_traversal.gif"), x=x)
         kd.viz.reconstructions(model, x, path=os.path.join(out, f"{name}_reconstructions.png"))

@@ -47,6 +47,43 @@ def test_mlp_architecture_any_shape():
     assert model.decode(np.zeros((2, 3), np.float32)).shape == (2, 28, 28, 1)
 
 
+@pytest.mark.parametrize("filters,kernel,stride,activation",
+                         [(1, 4, 2, None), (3, 4, 2, "relu"), (2, 6, 2, None), (1, 2, 2, None)])
+def test_overlap_add_conv_transpose_is_conv2d_transpose(filters, kernel, stride, activation):
+    """Same weights, same outputs and same gradients as keras.layers.Conv2DTranspose."""
+    import tensorflow as tf
+
+    kwargs = dict(strides=stride, padding="same", activation=activation)
+    fast = kd.networks.Conv2DTranspose(filters, kernel, **kwargs)
+    reference = keras.layers.Conv2DTranspose(filters, kernel, **kwargs)
+    x = tf.constant(np.random.default_rng(0).normal(size=(3, 8, 8, 5)).astype("float32"))
+    fast.build(x.shape)
+    reference.build(x.shape)
+    fast.set_weights([w + 0.1 for w in reference.get_weights()])
+    reference.set_weights(fast.get_weights())
+    targets = tf.constant(np.random.default_rng(1).normal(size=(3, 8 * stride, 8 * stride, filters)),
+                          dtype="float32")
+
+    def outputs_and_gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum((y - targets) ** 2)
+        return [y.numpy()] + [g.numpy() for g in tape.gradient(loss, [x] + layer.trainable_weights)]
+
+    for got, want in zip(outputs_and_gradients(fast), outputs_and_gradients(reference)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert tuple(fast.compute_output_shape((None, 8, 8, 5))) == (None, 8 * stride, 8 * stride, filters)
+
+
+def test_one_channel_decoder_uses_the_overlap_add_layer():
+    """Only for one channel (measured faster); the weight paths stay Keras' own."""
+    decoder = kd.networks.build_decoder((64, 64, 1), 10, "conv")
+    assert isinstance(decoder.get_layer("logits"), kd.networks.Conv2DTranspose)
+    rgb = kd.networks.build_decoder((64, 64, 3), 10, "conv")
+    assert type(rgb.get_layer("logits")) is keras.layers.Conv2DTranspose
+
+
 def test_factor_vae_discriminator_layout():
     disc = kd.networks.build_discriminator(10)
     dense = [l for l in disc.layers if isinstance(l, keras.layers.Dense)]

@@ -11,7 +11,10 @@ measures images/s of a training step:
   - "default": float32. Its Bernoulli reconstruction is the fused
     `tf.nn.sigmoid_cross_entropy_with_logits`
     (`kerasdis.losses.negative_log_likelihood`), the library default since it
-    measured 1.13x on the VAE (it used to be TFP's `Bernoulli.log_prob`);
+    measured 1.13x on the VAE (it used to be TFP's `Bernoulli.log_prob`), and the
+    decoder's one-channel logits layer is `kerasdis.networks.Conv2DTranspose`, whose
+    forward pass is a matmul and an overlap-add (1.10x on the VAE and the FactorVAE
+    against `keras.layers.Conv2DTranspose`, measured side by side);
   - "kept": the library's opt-in mixed precision, what `kerasdis train
     --mixed-precision` (recipe key `"mixed_precision": True`) runs: the model is
     built inside `kerasdis.training.dtype_policy`, so it computes in bfloat16 with
@@ -466,6 +469,16 @@ def fused_adam_class():
                 use_locking=False)
 
     return FusedAdam
+
+
+def target_verdict(default, kept):
+    """The target is judged on the float32 default against float32 PyTorch; the opt-in
+    bfloat16 ("kept") is only named when it alone reaches the target."""
+    if default is not None and default >= TARGET:
+        return "met (float32)"
+    if kept is not None and kept >= TARGET:
+        return "**not met** in float32 (met with `--mixed-precision`)"
+    return "**not met**"
 
 
 def compile_kerasdis_model(net, model, spe=1, jit=False, fused_adam=False):
@@ -1034,9 +1047,7 @@ def render(results, info, args):
         rows = {r["name"]: r for r in results["rows"][model]}
         default = rows.get("default", {}).get("x_torch")
         kept = rows.get(KEPT, {}).get("x_torch")
-        best = max((v for v in (default, kept) if v is not None), default=None)
-        verdict = (TORCH_UNAVAILABLE if not torch_ok else
-                   ("met" if best is not None and best >= TARGET else "**not met**"))
+        verdict = TORCH_UNAVAILABLE if not torch_ok else target_verdict(default, kept)
         lines.append(f"| {MODEL_LABELS[model]} | {train_flops_per_image(model) / 1e9:.3f} | "
                      f"{fmt(default, '.2f', 'x') if torch_ok else TORCH_UNAVAILABLE} | "
                      f"{fmt(kept, '.2f', 'x') if torch_ok else TORCH_UNAVAILABLE} | {verdict} |")

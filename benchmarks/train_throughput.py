@@ -46,17 +46,20 @@ machine, so that `python -m benchmarks` stays within its budget. `--explore`
 adds the variants that were measured and not kept, in the same rounds: XLA
 (`jit_compile=True`, every model), `steps_per_execution=16`, channels-first
 (NCHW) networks, no `prefetch` and the `kerasdis.training.training_batches`
-pipeline (VAE), a fused Adam update (FactorVAE; it measured 0.99x), and, in
-subprocesses (they must be set before TensorFlow starts), oneDNN off and
-TensorFlow thread settings (VAE). Those that need a library change are
-measured with a subclass (`fused_adam_class`) or a monkeypatch
-(`channels_first_networks`) defined in this file. `--variants` picks variants by
+pipeline (VAE), a fused Adam update (FactorVAE; it measured 0.99x), the decoder
+with Keras' own `Conv2DTranspose` logits layer (VAE and FactorVAE: what the
+library's overlap-add layer is measured against), and, in subprocesses (they must
+be set before TensorFlow starts), oneDNN off and TensorFlow thread settings (VAE).
+Those that need a library change are measured with a subclass
+(`fused_adam_class`) or a monkeypatch (`channels_first_networks`,
+`keras_logits_layer`) defined in this file. `--variants` picks variants by
 name or composes them with "+" (e.g. `spe=4+bf16`; `bf16` is the library's mixed
 precision, the same configuration as "kept").
 
     python benchmarks/train_throughput.py             # default run (~5-7 min, quiet 2 cores)
     python benchmarks/train_throughput.py --explore   # + explored variants (~15 min)
     python benchmarks/train_throughput.py --quick     # tiny settings (smoke test)
+    python benchmarks/train_throughput.py --models vae,factor_vae --variants default,keras_logits
 
 Without PyTorch (`pip install ".[bench]"` brings it) the torch columns are marked
 unavailable and everything else still runs.
@@ -104,7 +107,9 @@ TORCH_LABELS = {}
 # kerasdis variants measured in-process. `spe`: steps_per_execution; `jit`:
 # jit_compile; `bf16`: the library's mixed precision (`kerasdis.training.dtype_policy`);
 # `fused_adam`: fused Adam update (subclass); `channels_first`: NCHW networks
-# (monkeypatched builders); `pipeline`: "memory" (prefetched in-memory batches),
+# (monkeypatched builders); `keras_logits`: the decoder's logits layer as
+# `keras.layers.Conv2DTranspose` (what kerasdis used before its overlap-add layer);
+# `pipeline`: "memory" (prefetched in-memory batches),
 # "memory_noprefetch" or "training_batches".
 KEPT = "kept"  # what the measurements made us keep: `mixed_precision` (bfloat16), Keras' Adam
 VARIANTS = {
@@ -112,6 +117,9 @@ VARIANTS = {
     "xla": dict(jit=True, label="+ XLA (`jit_compile=True`)"),
     "spe16": dict(spe=16, label="+ `steps_per_execution=16`"),
     "channels_first": dict(channels_first=True, label="+ channels-first (NCHW) networks"),
+    "keras_logits": dict(keras_logits=True,
+                         label="default with `keras.layers.Conv2DTranspose` logits (no "
+                               "overlap-add)"),
     "fused_adam": dict(fused_adam=True,
                        label="+ fused Adam update (`ResourceApplyAdam`, subclass)"),
     "noprefetch": dict(pipeline="memory_noprefetch", label="+ no `prefetch` in the input pipeline"),
@@ -125,12 +133,12 @@ VARIANTS = {
 DEFAULT_VARIANTS = ("default", KEPT)  # every model, default run and --quick
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # without them bfloat16 is emulated
 EXPLORE_VARIANTS = {  # added by --explore
-    "vae": ("xla", "spe16", "channels_first", "noprefetch", "training_batches"),
+    "vae": ("keras_logits", "xla", "spe16", "channels_first", "noprefetch", "training_batches"),
     "beta_tcvae": ("xla",),
-    "factor_vae": ("xla", "fused_adam"),
+    "factor_vae": ("keras_logits", "xla", "fused_adam"),
 }
-VARIANT_PARTS = ("spe=N", "xla", "fused_adam", "bf16", "channels_first", "noprefetch",
-                 "training_batches")
+VARIANT_PARTS = ("spe=N", "xla", "fused_adam", "bf16", "channels_first", "keras_logits",
+                 "noprefetch", "training_batches")
 
 
 def variant_spec(name):
@@ -142,10 +150,11 @@ def variant_spec(name):
         if token.startswith("spe="):
             spec["spe"] = int(token[4:])
             parts.append(f"`steps_per_execution={spec['spe']}`")
-        elif token in ("xla", "fused_adam", "bf16", "channels_first"):
+        elif token in ("xla", "fused_adam", "bf16", "channels_first", "keras_logits"):
             spec["jit" if token == "xla" else token] = True
             parts.append({"xla": "XLA", "bf16": "`mixed_precision` (bfloat16)",
-                          "fused_adam": "fused Adam", "channels_first": "NCHW"}[token])
+                          "fused_adam": "fused Adam", "channels_first": "NCHW",
+                          "keras_logits": "Keras `Conv2DTranspose` logits"}[token])
         elif token in ("training_batches", "noprefetch"):
             spec["pipeline"] = "memory_noprefetch" if token == "noprefetch" else token
             parts.append({"training_batches": "fed by `training_batches`",
@@ -440,6 +449,23 @@ def channels_first_networks():
             setattr(networks, name, builder)
 
 
+@contextlib.contextmanager
+def keras_logits_layer():
+    """Builds the conv decoder's one-channel logits layer as `keras.layers.Conv2DTranspose`
+    instead of `kerasdis.networks.Conv2DTranspose` (same weights, same function; the
+    library's computes its forward pass as a matmul and an overlap-add)."""
+    from keras import layers
+
+    from kerasdis import networks
+
+    original = networks.Conv2DTranspose
+    networks.Conv2DTranspose = layers.Conv2DTranspose
+    try:
+        yield
+    finally:
+        networks.Conv2DTranspose = original
+
+
 def fused_adam_class():
     """`keras.optimizers.Adam` whose update is TensorFlow's fused `ResourceApplyAdam` kernel.
 
@@ -493,7 +519,7 @@ def compile_kerasdis_model(net, model, spe=1, jit=False, fused_adam=False):
     net.compile(optimizer=adam(1e-4), steps_per_execution=spe, jit_compile=jit, **kwargs)
 
 
-def build_kerasdis_model(model, bf16=False, channels_first=False, seed=0):
+def build_kerasdis_model(model, bf16=False, channels_first=False, keras_logits=False, seed=0):
     """The kerasdis model; `bf16=True` builds it as `"mixed_precision": True` does
     (inside `kerasdis.training.dtype_policy`)."""
     import keras
@@ -511,6 +537,8 @@ def build_kerasdis_model(model, bf16=False, channels_first=False, seed=0):
     with contextlib.ExitStack() as stack:
         if channels_first:
             stack.enter_context(channels_first_networks())
+        if keras_logits:
+            stack.enter_context(keras_logits_layer())
         stack.enter_context(kd.training.dtype_policy({"mixed_precision": bf16}))
         net = cls(**kwargs)
     return net, keras
@@ -525,14 +553,15 @@ def in_memory_dataset(images, prefetch=True):
 
 
 def make_kerasdis_runner(model, images, spe=1, jit=False, bf16=False, channels_first=False,
-                         fused_adam=False, pipeline="memory", seed=0, warmup=2):
+                         keras_logits=False, fused_adam=False, pipeline="memory", seed=0,
+                         warmup=2):
     """Returns `(keras model, run)`: `run(steps, seconds)` -> images/s of `model.fit`.
 
     Time runs from the start of the second execution to the end of the epoch, so
     the first execution of each `fit` (iterator start, prefetch fill) is excluded.
     """
     net, keras = build_kerasdis_model(model, bf16=bf16, channels_first=channels_first,
-                                      seed=seed)
+                                      keras_logits=keras_logits, seed=seed)
     compile_kerasdis_model(net, model, spe=spe, jit=jit, fused_adam=fused_adam)
     if pipeline in ("memory", "memory_noprefetch"):
         data = in_memory_dataset(images, prefetch=pipeline == "memory")
@@ -1170,12 +1199,15 @@ def render(results, info, args):
                             "the default computes the Bernoulli reconstruction with the fused "
                             "`tf.nn.sigmoid_cross_entropy_with_logits` "
                             "(`kerasdis.losses.negative_log_likelihood`, 1.13x on the VAE when "
-                            "it was measured as a variant); kept builds the model inside "
+                            "it was measured as a variant) and its decoder's one-channel "
+                            "logits layer is `kerasdis.networks.Conv2DTranspose` (a matmul and "
+                            "an overlap-add; the `keras_logits` variant measures Keras' own); "
+                            "kept builds the model inside "
                             "`kerasdis.training.dtype_policy({\"mixed_precision\": True})`. "
                             "Explored variants that would need a library change (`--explore`) "
                             "are measured through a subclass or a monkeypatch in "
                             "`benchmarks/train_throughput.py`: `fused_adam_class` (fused Adam), "
-                            "`channels_first_networks` (NCHW).")
+                            "`channels_first_networks` (NCHW), `keras_logits_layer`.")
     bf16_measured = any(variant_spec(name).get("bf16") for name in measured_variants(results))
     native = bool(set(NATIVE_BF16_FLAGS) & set(info["flags"].split(", ")))
     if not bf16_measured and not native:

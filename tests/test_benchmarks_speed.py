@@ -194,6 +194,21 @@ def test_mixed_precision_variant_builds_through_the_library():
     assert default.encoder.get_layer("conv1").dtype_policy.name == "float32"
 
 
+
+def test_keras_logits_variant_swaps_only_the_decoder_output_layer():
+    """`keras_logits` measures the library against Keras' own Conv2DTranspose logits."""
+    keras = pytest.importorskip("keras")
+    import kerasdis as kd
+
+    bench = _load("train_throughput")
+    swapped, _ = bench.build_kerasdis_model("vae", **{
+        k: v for k, v in bench.variant_spec("keras_logits").items() if k != "label"})
+    assert type(swapped.decoder.get_layer("logits")) is keras.layers.Conv2DTranspose
+    assert kd.networks.Conv2DTranspose is not keras.layers.Conv2DTranspose  # restored
+    default, _ = bench.build_kerasdis_model("vae")
+    assert isinstance(default.decoder.get_layer("logits"), kd.networks.Conv2DTranspose)
+    assert bench.variant_spec("keras_logits+xla")["keras_logits"]
+
 def test_step_profile_lists_the_ops_of_the_training_step(tmp_path):
     profile = _load("step_profile")
     out = tmp_path / "profile.md"

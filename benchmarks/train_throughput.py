@@ -601,6 +601,35 @@ def make_kerasdis_runner(model, images, spe=1, jit=False, bf16=False, channels_f
     return net, run
 
 
+# ------------------------------------------------------------------- allocator
+MMAP_THRESHOLD = 64 << 20  # bytes: larger than any tensor of these models (8 MB at most)
+TRIM_THRESHOLD = 256 << 20
+
+
+def keep_freed_memory():
+    """Makes glibc's malloc keep freed blocks instead of returning them to the system.
+
+    With glibc's defaults, blocks of a few MB are mmapped and unmapped at every step
+    until a free raises the dynamic threshold, so a PyTorch step pays for fresh zeroed
+    pages: measured here, the torch VAE ran at 630–900 images/s when it was the first
+    model of the process and at 1,000–1,130 after another model, or with these
+    settings, while kerasdis's step did not move (TensorFlow keeps its own buffers).
+    `mallopt(M_MMAP_THRESHOLD, 64 MiB)` and `mallopt(M_TRIM_THRESHOLD, 256 MiB)`
+    give both frameworks the warm allocator from the first step, as `LD_PRELOAD`ing
+    jemalloc or tcmalloc does in PyTorch's CPU tuning guides. Returns whether it
+    applied (glibc only).
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+                    and libc.mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 # ---------------------------------------------------------------- machine limit
 def make_matmul_probe(n=2048, repeats=3):
     """Returns `probe()` -> float32 GFLOP/s of an n x n `tf.linalg.matmul` (best of repeats)."""
@@ -1208,6 +1237,18 @@ def render(results, info, args):
                             "are measured through a subclass or a monkeypatch in "
                             "`benchmarks/train_throughput.py`: `fused_adam_class` (fused Adam), "
                             "`channels_first_networks` (NCHW), `keras_logits_layer`.")
+    if results.get("warm_malloc"):
+        results["notes"].insert(1, "Allocator: this process sets glibc's malloc to keep freed "
+                                "memory (`keep_freed_memory`: M_MMAP_THRESHOLD 64 MiB, "
+                                "M_TRIM_THRESHOLD 256 MiB) before measuring, for both frameworks. "
+                                "With glibc's defaults the torch VAE ran at 630–900 images/s as "
+                                "the first model of the process and at 1,000–1,130 later or with "
+                                "these settings, kerasdis unchanged: throughput tables written "
+                                "before this setting (up to commit c48f140) overstate kerasdis "
+                                "against torch. The peak-memory subprocesses keep glibc's defaults.")
+    else:
+        results["notes"].insert(1, "Allocator: glibc's malloc settings could not be changed here "
+                                "(not glibc): torch's first model may run slower than later ones.")
     bf16_measured = any(variant_spec(name).get("bf16") for name in measured_variants(results))
     native = bool(set(NATIVE_BF16_FLAGS) & set(info["flags"].split(", ")))
     if not bf16_measured and not native:
@@ -1323,6 +1364,7 @@ def main(argv=None):
 
     results = {"load_start": ", ".join(f"{x:.1f}" for x in os.getloadavg()), "notes": [],
                "errors": {}}
+    results["warm_malloc"] = keep_freed_memory()
     with_torch = not args.no_torch and torch_available()
     results["torch"] = with_torch
     results["torch_reason"] = ("--no-torch" if args.no_torch else "torch is not importable")

@@ -97,7 +97,7 @@ def demote_headings(text, levels=1):
 
 
 def render(runs, info, quick=None, total_seconds=None, load_start=None, load_end=None,
-           budget_seconds=None):
+           budget_seconds=None, partial=False):
     """Markdown of the summary.
 
     Args:
@@ -105,6 +105,8 @@ def render(runs, info, quick=None, total_seconds=None, load_start=None, load_end
             "skipped", ...), `seconds` (or None), `output` (path or None) and `fresh`
             (whether `output` was written by this run; default: status is "ok").
         info: `machine_info()`.
+        budget_seconds: the time target of the whole speed set; `partial=True` (some
+            speed benchmarks skipped, e.g. `--only`) says the target does not apply.
     """
     v = info["versions"]
     lines = [
@@ -121,7 +123,9 @@ def render(runs, info, quick=None, total_seconds=None, load_start=None, load_end
                      "(a shared machine makes absolute numbers noisy)")
     if total_seconds is not None:
         budget = ""
-        if budget_seconds:
+        if partial:
+            budget = " (a partial run: the time target is for the whole speed set)"
+        elif budget_seconds:
             budget = (f" ({'within' if total_seconds <= budget_seconds else 'OVER'} the "
                       f"{budget_seconds / 60:.0f}-minute target)")
         lines.append(f"- total wall time: {total_seconds / 60:.1f} min{budget}")

@@ -129,6 +129,16 @@ def test_main_runs_every_script(tmp_path):
                                                       "train_throughput"]
 
 
+
+def test_summary_judges_the_time_target_only_on_a_full_run():
+    summary = _load("summary")
+    runs = [{"name": "train_throughput", "status": "ok", "seconds": 300.0, "output": None}]
+    info = summary.machine_info()
+    full = summary.render(runs, info, total_seconds=300.0, budget_seconds=900)
+    assert "(within the 15-minute target)" in full
+    partial = summary.render(runs, info, total_seconds=300.0, budget_seconds=900, partial=True)
+    assert "a partial run" in partial and "within the" not in partial
+
 def test_mig_memory_is_read_from_metrics_speed_by_column_name(tmp_path):
     bench = _load("train_throughput")
     table = tmp_path / "metrics_speed.md"

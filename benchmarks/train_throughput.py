@@ -13,8 +13,9 @@ measures images/s of a training step:
     (`kerasdis.losses.negative_log_likelihood`), the library default since it
     measured 1.13x on the VAE (it used to be TFP's `Bernoulli.log_prob`), and the
     decoder's one-channel logits layer is `kerasdis.networks.Conv2DTranspose`, whose
-    forward pass is a matmul and an overlap-add (1.10x on the VAE and the FactorVAE
-    against `keras.layers.Conv2DTranspose`, measured side by side);
+    forward pass is a matmul and an overlap-add (with `keras.layers.Conv2DTranspose`
+    instead, the `keras_logits` variant, the VAE step ran at 0.92x and the FactorVAE
+    step at 0.94x: `benchmarks/results/overlap_add_logits.md`);
   - "kept": the library's opt-in mixed precision, what `kerasdis train
     --mixed-precision` (recipe key `"mixed_precision": True`) runs: the model is
     built inside `kerasdis.training.dtype_policy`, so it computes in bfloat16 with

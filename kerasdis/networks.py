@@ -122,9 +122,10 @@ class Conv2DTranspose(layers.Conv2DTranspose):
     computes a transposed convolution as `Conv2DBackpropInput`, whose oneDNN CPU
     kernel runs at a few percent of the machine's FLOP/s when it has a single output
     channel (8-9 ms for the 64x64x1 logits of a batch of 64 on 2 cores, against 2.5 ms
-    as a matmul). Forward and backward together measured 1.8x faster for one channel
-    and no faster for three (`benchmarks/train_throughput.py` measures the whole
-    training step). Supports what the conv decoder uses: channels-last, square kernel
+    as a matmul); for three channels it was no faster, so the conv decoder uses it
+    for one channel only. `python benchmarks/train_throughput.py --variants
+    default,keras_logits` measures the whole training step against Keras' layer.
+    Supports what the conv decoder uses: channels-last, square kernel
     a multiple of the stride, "same" padding, no dilation or output padding; any other
     configuration runs `Conv2DTranspose.call`.
     """

@@ -129,7 +129,6 @@ def test_main_runs_every_script(tmp_path):
                                                       "train_throughput"]
 
 
-
 def test_summary_judges_the_time_target_only_on_a_full_run():
     summary = _load("summary")
     runs = [{"name": "train_throughput", "status": "ok", "seconds": 300.0, "output": None}]
@@ -138,6 +137,7 @@ def test_summary_judges_the_time_target_only_on_a_full_run():
     assert "(within the 15-minute target)" in full
     partial = summary.render(runs, info, total_seconds=300.0, budget_seconds=900, partial=True)
     assert "a partial run" in partial and "within the" not in partial
+
 
 def test_mig_memory_is_read_from_metrics_speed_by_column_name(tmp_path):
     bench = _load("train_throughput")
@@ -204,7 +204,6 @@ def test_mixed_precision_variant_builds_through_the_library():
     assert default.encoder.get_layer("conv1").dtype_policy.name == "float32"
 
 
-
 def test_keras_logits_variant_swaps_only_the_decoder_output_layer():
     """`keras_logits` measures the library against Keras' own Conv2DTranspose logits."""
     keras = pytest.importorskip("keras")
@@ -218,6 +217,7 @@ def test_keras_logits_variant_swaps_only_the_decoder_output_layer():
     default, _ = bench.build_kerasdis_model("vae")
     assert isinstance(default.decoder.get_layer("logits"), kd.networks.Conv2DTranspose)
     assert bench.variant_spec("keras_logits+xla")["keras_logits"]
+
 
 def test_step_profile_lists_the_ops_of_the_training_step(tmp_path):
     profile = _load("step_profile")

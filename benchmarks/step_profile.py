@@ -11,6 +11,14 @@ each op type.
     python benchmarks/step_profile.py                      # VAE, 20 steps
     python benchmarks/step_profile.py --model factor_vae --top 30
     python benchmarks/step_profile.py --output /tmp/profile.md
+    python benchmarks/step_profile.py --layers             # the conv networks' layers alone
+
+`--layers` times every layer of the conv encoder and decoder alone (batch 64, its
+forward pass, then forward and backward together; the encoder's first layer without
+the input gradient, which the training step does not compute either), with the
+FLOP/s each reaches as a share of a 2048² float32 matmul measured in the same
+process, and compares their sum with the whole training step. It tells how much of
+the step is kernel time that no change to the training loop can remove.
 
 The trace is read from the profiler's XSpace protobuf, which ships with TensorFlow
 (`tensorflow.tsl.profiler.protobuf.xplane_pb2`).
@@ -22,6 +30,7 @@ import glob
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
@@ -91,6 +100,108 @@ def to_markdown(model, rate, ops, top=25):
     return "\n".join(lines) + "\n"
 
 
+def layer_macs(layer, input_shape):
+    """Multiply-accumulates per image of one forward pass of a Conv2D, Conv2DTranspose or
+    Dense layer given its input shape (without the batch axis)."""
+    kernel = layer.kernel.shape
+    if len(kernel) == 2:  # Dense: [in, out]
+        return kernel[0] * kernel[1]
+    taps = kernel[0] * kernel[1]
+    if "Transpose" in type(layer).__name__:  # kernel [kh, kw, out, in], runs per input pixel
+        return input_shape[0] * input_shape[1] * taps * kernel[2] * kernel[3]
+    out_shape = layer.compute_output_shape((1,) + tuple(input_shape))
+    return out_shape[1] * out_shape[2] * taps * kernel[2] * kernel[3]
+
+
+def _best_call_ms(fn, args, repeats, calls):
+    """Best over `repeats` of the mean wall time (ms) of `calls` calls of `fn(*args)`."""
+    fn(*args).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn(*args).numpy()
+        best = min(best, (time.perf_counter() - start) / calls)
+    return best * 1e3
+
+
+def time_layers(model="vae", repeats=5, calls=20):
+    """Times each weighted layer of the model's encoder and decoder alone.
+
+    Returns `(rows, matmul GFLOP/s)`; a row is `(network/layer, input shape, forward
+    ms, forward + backward ms, training GFLOP, first)` per batch, `first` marking the
+    layer whose input gradient is not computed.
+    """
+    import tensorflow as tf
+
+    from benchmarks import train_throughput as tt
+
+    net, _ = tt.build_kerasdis_model(model)
+    probe = tt.make_matmul_probe()
+
+    @tf.function
+    def nothing(x):
+        return tf.reduce_sum(x[:1])
+
+    # What calling a tf.function and fetching its result costs, subtracted from each time.
+    overhead = _best_call_ms(nothing, (tf.zeros((tt.BATCH, 64, 64, 1)),), repeats, calls)
+    rows = []
+    for network in (net.encoder, net.decoder):
+        weighted = [layer for layer in network.layers if getattr(layer, "kernel", None) is not None]
+        for index, layer in enumerate(weighted):
+            shape = tuple(layer.input.shape[1:])
+            first = network is net.encoder and index == 0
+            x = tf.random.stateless_normal((tt.BATCH,) + shape, seed=[index, 1])
+            dy = tf.random.stateless_normal(layer.compute_output_shape(x.shape), seed=[index, 2])
+
+            @tf.function
+            def forward(x, layer=layer):
+                return tf.reduce_sum(layer(x)[:1])
+
+            @tf.function
+            def forward_backward(x, dy, layer=layer, first=first):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = layer(x)
+                sources = layer.trainable_variables + ([] if first else [x])
+                grads = tape.gradient(y, sources, output_gradients=dy)
+                return tf.add_n([tf.reduce_sum(g[:1]) for g in grads] + [tf.reduce_sum(y[:1])])
+
+            times = [_best_call_ms(fn, args, repeats, calls) - overhead
+                     for fn, args in ((forward, (x,)), (forward_backward, (x, dy)))]
+            passes = 2 if first else 3  # forward, input gradient, kernel gradient
+            flops = 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9
+            rows.append((f"{network.name}/{layer.name}", shape, times[0], times[1], flops, first))
+    return rows, probe()
+
+
+def layers_to_markdown(model, rows, peak, step_ms):
+    total_ms = sum(row[3] for row in rows)
+    total_flops = sum(row[4] for row in rows)
+    lines = [f"# Layers of the conv networks alone ({model}, batch 64)", "",
+             f"- machine limit: 2048² float32 matmul at {peak:.1f} GFLOP/s in this process",
+             f"- whole training step (`fit`, as `train_throughput.py`): {step_ms:.1f} ms "
+             f"({tt_images(step_ms):,.0f} images/s)",
+             f"- the layers below, each alone, forward + backward: {total_ms:.1f} ms "
+             f"({total_ms / step_ms:.0%} of the step; {tt_images(total_ms):,.0f} images/s if "
+             f"the step were nothing else), {total_flops / total_ms * 1e3:.1f} GFLOP/s = "
+             f"{total_flops / total_ms * 1e3 / peak:.0%} of the matmul", "",
+             "| layer | input | forward ms | forward + backward ms | GFLOP/s | % of matmul |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for name, shape, fwd, both, flops, first in rows:
+        note = " (no input gradient)" if first else ""
+        rate = flops / both * 1e3
+        lines.append(f"| `{name}`{note} | {'x'.join(map(str, shape))} | {fwd:.2f} | {both:.2f} "
+                     f"| {rate:.1f} | {rate / peak:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def tt_images(ms):
+    from benchmarks.train_throughput import BATCH
+
+    return BATCH / ms * 1e3
+
+
 def main(argv=None):
     from benchmarks.train_throughput import MODELS
 
@@ -99,11 +210,22 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="profiled training steps")
     parser.add_argument("--top", type=int, default=25, help="ops listed")
     parser.add_argument("--output", default=None, help="also write the table to this file")
+    parser.add_argument("--layers", action="store_true",
+                        help="time the conv encoder's and decoder's layers alone instead")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be a positive integer, got {args.steps}")
-    rate, ops = profile(args.model, args.steps)
-    text = to_markdown(args.model, rate, ops, args.top)
+    if args.layers:
+        from benchmarks import train_throughput as tt
+
+        rows, peak = time_layers(args.model, repeats=3 if args.steps < 5 else 5,
+                                 calls=max(1, min(20, args.steps)))
+        _, run = tt.make_kerasdis_runner(args.model, tt.in_memory_images())
+        rate = max(run(args.steps, 1e9) for _ in range(3))
+        text = layers_to_markdown(args.model, rows, peak, tt.BATCH / rate * 1e3)
+    else:
+        rate, ops = profile(args.model, args.steps)
+        text = to_markdown(args.model, rate, ops, args.top)
     if args.output:
         Path(args.output).write_text(text)
     print(text)

@@ -235,3 +235,21 @@ def test_step_profile_lists_the_ops_of_the_training_step(tmp_path):
 def test_step_profile_rejects_bad_steps():
     with pytest.raises(SystemExit):
         _load("step_profile").main(["--steps", "0"])
+
+
+def test_step_profile_times_the_conv_layers_alone(tmp_path):
+    profile = _load("step_profile")
+    bench = _load("train_throughput")
+    net, _ = bench.build_kerasdis_model("vae")
+    # Per-layer MACs add up to the analytic count the throughput table uses.
+    macs = sum(profile.layer_macs(layer, tuple(layer.input.shape[1:]))
+               for network in (net.encoder, net.decoder) for layer in network.layers
+               if getattr(layer, "kernel", None) is not None)
+    expected = bench.network_macs()
+    assert macs == expected["encoder"] + expected["decoder"]
+    out = tmp_path / "layers.md"
+    assert profile.main(["--layers", "--steps", "1", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "| `encoder/conv1` (no input gradient) | 64x64x1 |" in text
+    assert "| `decoder/logits` | 32x32x32 |" in text
+    assert "% of the step" in text and "of the matmul" in text

@@ -113,39 +113,36 @@ def layer_macs(layer, input_shape):
     return out_shape[1] * out_shape[2] * taps * kernel[2] * kernel[3]
 
 
-def _best_call_ms(fn, args, repeats, calls):
-    """Best over `repeats` of the mean wall time (ms) of `calls` calls of `fn(*args)`."""
-    fn(*args).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn(*args).numpy()
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best * 1e3
+def _call_ms(fn, args, calls):
+    """Mean wall time (ms) of `calls` calls of `fn(*args)`, each result fetched."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn(*args).numpy()
+    return (time.perf_counter() - start) / calls * 1e3
 
 
-def time_layers(model="vae", repeats=5, calls=20):
-    """Times each weighted layer of the model's encoder and decoder alone.
+def time_layers(model="vae", rounds=5, calls=20, steps=20):
+    """Times each weighted layer of the model's encoder and decoder alone, and the
+    whole training step, in interleaved rounds (best round of each: the same load).
 
-    Returns `(rows, matmul GFLOP/s)`; a row is `(network/layer, input shape, forward
-    ms, forward + backward ms, training GFLOP, first)` per batch, `first` marking the
-    layer whose input gradient is not computed.
+    Returns `(rows, step ms, matmul GFLOP/s)`; a row is `(network/layer, input shape,
+    forward ms, forward + backward ms, training GFLOP, first)` per batch of 64,
+    `first` marking the layer whose input gradient is not computed.
     """
     import tensorflow as tf
 
     from benchmarks import train_throughput as tt
 
     net, _ = tt.build_kerasdis_model(model)
+    _, run = tt.make_kerasdis_runner(model, tt.in_memory_images())
     probe = tt.make_matmul_probe()
 
     @tf.function
     def nothing(x):
         return tf.reduce_sum(x[:1])
 
-    # What calling a tf.function and fetching its result costs, subtracted from each time.
-    overhead = _best_call_ms(nothing, (tf.zeros((tt.BATCH, 64, 64, 1)),), repeats, calls)
-    rows = []
+    jobs = [("overhead", nothing, (tf.zeros((tt.BATCH, 64, 64, 1)),))]
+    layers = []
     for network in (net.encoder, net.decoder):
         weighted = [layer for layer in network.layers if getattr(layer, "kernel", None) is not None]
         for index, layer in enumerate(weighted):
@@ -167,19 +164,32 @@ def time_layers(model="vae", repeats=5, calls=20):
                 grads = tape.gradient(y, sources, output_gradients=dy)
                 return tf.add_n([tf.reduce_sum(g[:1]) for g in grads] + [tf.reduce_sum(y[:1])])
 
-            times = [_best_call_ms(fn, args, repeats, calls) - overhead
-                     for fn, args in ((forward, (x,)), (forward_backward, (x, dy)))]
+            name = f"{network.name}/{layer.name}"
+            jobs += [((name, "forward"), forward, (x,)), ((name, "both"), forward_backward, (x, dy))]
             passes = 2 if first else 3  # forward, input gradient, kernel gradient
-            flops = 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9
-            rows.append((f"{network.name}/{layer.name}", shape, times[0], times[1], flops, first))
-    return rows, probe()
+            layers.append((name, shape, 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9,
+                           first))
+    for _, fn, args in jobs:  # trace and warm up
+        fn(*args).numpy()
+    best = {"step": float("inf"), "matmul": 0.0}
+    for _ in range(rounds):
+        for key, fn, args in jobs:
+            best[key] = min(best.get(key, float("inf")), _call_ms(fn, args, calls))
+        best["step"] = min(best["step"], tt.BATCH / run(steps, 1e9) * 1e3)
+        best["matmul"] = max(best["matmul"], probe())
+    # What calling a tf.function and fetching its result costs, subtracted from each time.
+    overhead = best["overhead"]
+    rows = [(name, shape, best[(name, "forward")] - overhead, best[(name, "both")] - overhead,
+             flops, first) for name, shape, flops, first in layers]
+    return rows, best["step"], best["matmul"]
 
 
 def layers_to_markdown(model, rows, peak, step_ms):
     total_ms = sum(row[3] for row in rows)
     total_flops = sum(row[4] for row in rows)
     lines = [f"# Layers of the conv networks alone ({model}, batch 64)", "",
-             f"- machine limit: 2048² float32 matmul at {peak:.1f} GFLOP/s in this process",
+             f"- best of interleaved rounds (layers, training step, matmul: the same load); "
+             f"machine limit: 2048² float32 matmul at {peak:.1f} GFLOP/s",
              f"- whole training step (`fit`, as `train_throughput.py`): {step_ms:.1f} ms "
              f"({tt_images(step_ms):,.0f} images/s)",
              f"- the layers below, each alone, forward + backward: {total_ms:.1f} ms "
@@ -212,17 +222,17 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="also write the table to this file")
     parser.add_argument("--layers", action="store_true",
                         help="time the conv encoder's and decoder's layers alone instead")
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="--layers: interleaved rounds, the best of each kept")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be a positive integer, got {args.steps}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be a positive integer, got {args.rounds}")
     if args.layers:
-        from benchmarks import train_throughput as tt
-
-        rows, peak = time_layers(args.model, repeats=3 if args.steps < 5 else 5,
-                                 calls=max(1, min(20, args.steps)))
-        _, run = tt.make_kerasdis_runner(args.model, tt.in_memory_images())
-        rate = max(run(args.steps, 1e9) for _ in range(3))
-        text = layers_to_markdown(args.model, rows, peak, tt.BATCH / rate * 1e3)
+        rows, step_ms, peak = time_layers(args.model, rounds=args.rounds,
+                                          calls=min(20, args.steps), steps=args.steps)
+        text = layers_to_markdown(args.model, rows, peak, step_ms)
     else:
         rate, ops = profile(args.model, args.steps)
         text = to_markdown(args.model, rate, ops, args.top)

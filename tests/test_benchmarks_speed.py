@@ -248,7 +248,7 @@ def test_step_profile_times_the_conv_layers_alone(tmp_path):
     expected = bench.network_macs()
     assert macs == expected["encoder"] + expected["decoder"]
     out = tmp_path / "layers.md"
-    assert profile.main(["--layers", "--steps", "1", "--output", str(out)]) == 0
+    assert profile.main(["--layers", "--steps", "1", "--rounds", "1", "--output", str(out)]) == 0
     text = out.read_text()
     assert "| `encoder/conv1` (no input gradient) | 64x64x1 |" in text
     assert "| `decoder/logits` | 32x32x32 |" in text

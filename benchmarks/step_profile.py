@@ -16,9 +16,11 @@ each op type.
 `--layers` times every layer of the conv encoder and decoder alone (batch 64, its
 forward pass, then forward and backward together; the encoder's first layer without
 the input gradient, which the training step does not compute either), with the
-FLOP/s each reaches as a share of a 2048² float32 matmul measured in the same
-process, and compares their sum with the whole training step. It tells how much of
-the step is kernel time that no change to the training loop can remove.
+FLOP/s each reaches as a share of a 2048² float32 matmul, and compares their sum
+with the whole training step; layers, step and matmul are measured in `--rounds`
+interleaved rounds and the best round of each is kept, so a shared machine's load
+hits them alike. It tells how much of the step is kernel time that no change to the
+training loop can remove.
 
 The trace is read from the profiler's XSpace protobuf, which ships with TensorFlow
 (`tensorflow.tsl.profiler.protobuf.xplane_pb2`).
@@ -103,11 +105,13 @@ def to_markdown(model, rate, ops, top=25):
 def layer_macs(layer, input_shape):
     """Multiply-accumulates per image of one forward pass of a Conv2D, Conv2DTranspose or
     Dense layer given its input shape (without the batch axis)."""
+    import keras
+
     kernel = layer.kernel.shape
     if len(kernel) == 2:  # Dense: [in, out]
         return kernel[0] * kernel[1]
     taps = kernel[0] * kernel[1]
-    if "Transpose" in type(layer).__name__:  # kernel [kh, kw, out, in], runs per input pixel
+    if isinstance(layer, keras.layers.Conv2DTranspose):  # kernel [kh, kw, out, in], per input pixel
         return input_shape[0] * input_shape[1] * taps * kernel[2] * kernel[3]
     out_shape = layer.compute_output_shape((1,) + tuple(input_shape))
     return out_shape[1] * out_shape[2] * taps * kernel[2] * kernel[3]
@@ -121,7 +125,7 @@ def _call_ms(fn, args, calls):
     return (time.perf_counter() - start) / calls * 1e3
 
 
-def time_layers(model="vae", rounds=5, calls=20, steps=20):
+def time_layers(model="vae", rounds=7, calls=20, steps=20):
     """Times each weighted layer of the model's encoder and decoder alone, and the
     whole training step, in interleaved rounds (best round of each: the same load).
 
@@ -165,7 +169,8 @@ def time_layers(model="vae", rounds=5, calls=20, steps=20):
                 return tf.add_n([tf.reduce_sum(g[:1]) for g in grads] + [tf.reduce_sum(y[:1])])
 
             name = f"{network.name}/{layer.name}"
-            jobs += [((name, "forward"), forward, (x,)), ((name, "both"), forward_backward, (x, dy))]
+            jobs += [((name, "forward"), forward, (x,)),
+                     ((name, "both"), forward_backward, (x, dy))]
             passes = 2 if first else 3  # forward, input gradient, kernel gradient
             layers.append((name, shape, 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9,
                            first))
@@ -186,16 +191,17 @@ def time_layers(model="vae", rounds=5, calls=20, steps=20):
 
 def layers_to_markdown(model, rows, peak, step_ms):
     total_ms = sum(row[3] for row in rows)
-    total_flops = sum(row[4] for row in rows)
+    rate = sum(row[4] for row in rows) / total_ms * 1e3
     lines = [f"# Layers of the conv networks alone ({model}, batch 64)", "",
-             f"- best of interleaved rounds (layers, training step, matmul: the same load); "
-             f"machine limit: 2048² float32 matmul at {peak:.1f} GFLOP/s",
+             f"- `python benchmarks/step_profile.py --layers --model {model}`; best of "
+             f"interleaved rounds (layers, training step, matmul: the same load); machine "
+             f"limit: 2048² float32 matmul at {peak:.1f} GFLOP/s",
              f"- whole training step (`fit`, as `train_throughput.py`): {step_ms:.1f} ms "
-             f"({tt_images(step_ms):,.0f} images/s)",
+             f"({images_per_second(step_ms):,.0f} images/s)",
              f"- the layers below, each alone, forward + backward: {total_ms:.1f} ms "
-             f"({total_ms / step_ms:.0%} of the step; {tt_images(total_ms):,.0f} images/s if "
-             f"the step were nothing else), {total_flops / total_ms * 1e3:.1f} GFLOP/s = "
-             f"{total_flops / total_ms * 1e3 / peak:.0%} of the matmul", "",
+             f"({total_ms / step_ms:.0%} of the step; {images_per_second(total_ms):,.0f} "
+             f"images/s if the step were nothing else), {rate:.1f} GFLOP/s = "
+             f"{rate / peak:.0%} of the matmul", "",
              "| layer | input | forward ms | forward + backward ms | GFLOP/s | % of matmul |",
              "| --- | --- | ---: | ---: | ---: | ---: |"]
     for name, shape, fwd, both, flops, first in rows:
@@ -206,7 +212,7 @@ def layers_to_markdown(model, rows, peak, step_ms):
     return "\n".join(lines) + "\n"
 
 
-def tt_images(ms):
+def images_per_second(ms):
     from benchmarks.train_throughput import BATCH
 
     return BATCH / ms * 1e3

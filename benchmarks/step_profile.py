@@ -102,19 +102,27 @@ def to_markdown(model, rate, ops, top=25):
     return "\n".join(lines) + "\n"
 
 
+def weighted_layers(net):
+    """`(network, layer)` for every layer with a kernel in a model's encoder and decoder."""
+    return [(network, layer) for network in (net.encoder, net.decoder)
+            for layer in network.layers if getattr(layer, "kernel", None) is not None]
+
+
 def layer_macs(layer, input_shape):
-    """Multiply-accumulates per image of one forward pass of a Conv2D, Conv2DTranspose or
-    Dense layer given its input shape (without the batch axis)."""
+    """Multiply-accumulates per image of one forward pass of a Dense layer or a square
+    Conv2D / Conv2DTranspose layer, given its input shape (without the batch axis), as
+    `benchmarks/train_throughput.py` counts them."""
     import keras
+
+    from benchmarks import train_throughput as tt
 
     kernel = layer.kernel.shape
     if len(kernel) == 2:  # Dense: [in, out]
         return kernel[0] * kernel[1]
-    taps = kernel[0] * kernel[1]
-    if isinstance(layer, keras.layers.Conv2DTranspose):  # kernel [kh, kw, out, in], per input pixel
-        return input_shape[0] * input_shape[1] * taps * kernel[2] * kernel[3]
-    out_shape = layer.compute_output_shape((1,) + tuple(input_shape))
-    return out_shape[1] * out_shape[2] * taps * kernel[2] * kernel[3]
+    if isinstance(layer, keras.layers.Conv2DTranspose):  # kernel [k, k, out, in]
+        return tt.deconv_macs(input_shape[0], kernel[0], kernel[3], kernel[2])
+    out_hw = layer.compute_output_shape((1,) + tuple(input_shape))[1]
+    return tt.conv_macs(out_hw, kernel[0], kernel[2], kernel[3])
 
 
 def _call_ms(fn, args, calls):
@@ -137,8 +145,7 @@ def time_layers(model="vae", rounds=7, calls=20, steps=20):
 
     from benchmarks import train_throughput as tt
 
-    net, _ = tt.build_kerasdis_model(model)
-    _, run = tt.make_kerasdis_runner(model, tt.in_memory_images())
+    net, run = tt.make_kerasdis_runner(model, tt.in_memory_images())
     probe = tt.make_matmul_probe()
 
     @tf.function
@@ -147,33 +154,29 @@ def time_layers(model="vae", rounds=7, calls=20, steps=20):
 
     jobs = [("overhead", nothing, (tf.zeros((tt.BATCH, 64, 64, 1)),))]
     layers = []
-    for network in (net.encoder, net.decoder):
-        weighted = [layer for layer in network.layers if getattr(layer, "kernel", None) is not None]
-        for index, layer in enumerate(weighted):
-            shape = tuple(layer.input.shape[1:])
-            first = network is net.encoder and index == 0
-            x = tf.random.stateless_normal((tt.BATCH,) + shape, seed=[index, 1])
-            dy = tf.random.stateless_normal(layer.compute_output_shape(x.shape), seed=[index, 2])
+    for index, (network, layer) in enumerate(weighted_layers(net)):
+        shape = tuple(layer.input.shape[1:])
+        first = index == 0  # the encoder's input layer
+        x = tf.random.stateless_normal((tt.BATCH,) + shape, seed=[index, 1])
+        dy = tf.random.stateless_normal(layer.compute_output_shape(x.shape), seed=[index, 2])
 
-            @tf.function
-            def forward(x, layer=layer):
-                return tf.reduce_sum(layer(x)[:1])
+        @tf.function
+        def forward(x, layer=layer):
+            return tf.reduce_sum(layer(x)[:1])
 
-            @tf.function
-            def forward_backward(x, dy, layer=layer, first=first):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    y = layer(x)
-                sources = layer.trainable_variables + ([] if first else [x])
-                grads = tape.gradient(y, sources, output_gradients=dy)
-                return tf.add_n([tf.reduce_sum(g[:1]) for g in grads] + [tf.reduce_sum(y[:1])])
+        @tf.function
+        def forward_backward(x, dy, layer=layer, first=first):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+            sources = layer.trainable_variables + ([] if first else [x])
+            grads = tape.gradient(y, sources, output_gradients=dy)
+            return tf.add_n([tf.reduce_sum(g[:1]) for g in grads] + [tf.reduce_sum(y[:1])])
 
-            name = f"{network.name}/{layer.name}"
-            jobs += [((name, "forward"), forward, (x,)),
-                     ((name, "both"), forward_backward, (x, dy))]
-            passes = 2 if first else 3  # forward, input gradient, kernel gradient
-            layers.append((name, shape, 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9,
-                           first))
+        name = f"{network.name}/{layer.name}"
+        jobs += [((name, "forward"), forward, (x,)), ((name, "both"), forward_backward, (x, dy))]
+        passes = 2 if first else 3  # forward, input gradient, kernel gradient
+        layers.append((name, shape, 2 * passes * tt.BATCH * layer_macs(layer, shape) / 1e9, first))
     for _, fn, args in jobs:  # trace and warm up
         fn(*args).numpy()
     best = {"step": float("inf"), "matmul": 0.0}

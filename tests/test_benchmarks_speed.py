@@ -243,8 +243,7 @@ def test_step_profile_times_the_conv_layers_alone(tmp_path):
     net, _ = bench.build_kerasdis_model("vae")
     # Per-layer MACs add up to the analytic count the throughput table uses.
     macs = sum(profile.layer_macs(layer, tuple(layer.input.shape[1:]))
-               for network in (net.encoder, net.decoder) for layer in network.layers
-               if getattr(layer, "kernel", None) is not None)
+               for _, layer in profile.weighted_layers(net))
     expected = bench.network_macs()
     assert macs == expected["encoder"] + expected["decoder"]
     out = tmp_path / "layers.md"

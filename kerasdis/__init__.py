@@ -1,25 +1,20 @@
-"""kerasdis: disentangled representation learning with Keras 3 and TensorFlow."""
+"""kerasdis: disentangled representation learning with Keras 3 and TensorFlow.
 
-from kerasdis.backend import ensure_tensorflow_backend
+`import kerasdis as kd` is cheap: it sets up the environment TensorFlow reads at
+its first import (the Keras backend, oneDNN kernels; `kerasdis.backend`) and
+imports each subpackage (`kd.models`, `kd.data`, `kd.metrics`, ...) the first
+time it is used (PEP 562). So the `kerasdis` command answers `--help` and bad
+arguments without loading TensorFlow.
+"""
 
-ensure_tensorflow_backend()
+from kerasdis import _lazy
+from kerasdis.backend import prepare_environment
 
-from kerasdis import baselines  # noqa: E402
-from kerasdis import callbacks  # noqa: E402
-from kerasdis import data  # noqa: E402
-from kerasdis import distribute  # noqa: E402
-from kerasdis import export  # noqa: E402
-from kerasdis import losses  # noqa: E402
-from kerasdis import metrics  # noqa: E402
-from kerasdis import models  # noqa: E402
-from kerasdis import networks  # noqa: E402
-from kerasdis import training  # noqa: E402
-from kerasdis import tuning  # noqa: E402
-from kerasdis import viz  # noqa: E402
-from kerasdis import zoo  # noqa: E402
+prepare_environment()
+
 from kerasdis.version import __version__  # noqa: E402
 
-__all__ = [
-    "baselines", "callbacks", "data", "distribute", "export", "losses", "metrics", "models", "networks",
-    "training", "tuning", "viz", "zoo", "__version__",
-]
+_SUBMODULES = ("baselines", "callbacks", "data", "distribute", "export", "losses", "metrics",
+               "models", "networks", "training", "tuning", "viz", "zoo")
+__getattr__, __dir__, _names = _lazy.attach(__name__, {m: f".{m}" for m in _SUBMODULES})
+__all__ = [*_names, "__version__"]

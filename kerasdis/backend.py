@@ -14,8 +14,12 @@ full-grid MIG from 740 s to 252 s and the conv models' training steps from
 x86 CPU"). `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's choice.
 """
 
+import atexit
+import logging
 import os
+import re
 import sys
+import threading
 
 REQUIRED_BACKEND = "tensorflow"
 
@@ -27,8 +31,7 @@ def enable_onednn():
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
-def ensure_tensorflow_backend():
-    """Sets `KERAS_BACKEND=tensorflow` if unset; raises if another backend is chosen."""
+def _check_requested_backend():
     requested = os.environ.get("KERAS_BACKEND")
     if requested is None:
         os.environ["KERAS_BACKEND"] = REQUIRED_BACKEND
@@ -37,7 +40,9 @@ def ensure_tensorflow_backend():
             f"kerasdis needs the TensorFlow backend of Keras, but KERAS_BACKEND={requested!r}. "
             f"Set KERAS_BACKEND=tensorflow (or unset it) before importing kerasdis."
         )
-    enable_onednn()
+
+
+def _check_active_backend():
     import keras
 
     active = keras.backend.backend()
@@ -47,3 +52,77 @@ def ensure_tensorflow_backend():
             "(set by ~/.keras/keras.json or an earlier import). Set KERAS_BACKEND=tensorflow "
             "before importing keras or kerasdis."
         )
+
+
+def prepare_environment():
+    """What `import kerasdis` does, without importing TensorFlow or Keras.
+
+    Sets `KERAS_BACKEND=tensorflow` if unset (raises `ImportError` for another
+    backend), asks for oneDNN kernels (`enable_onednn`), and, if Keras was imported
+    before kerasdis, checks that it runs on TensorFlow.
+    """
+    _check_requested_backend()
+    enable_onednn()
+    if "keras" in sys.modules:
+        _check_active_backend()
+
+
+# A line of TensorFlow's C++ (absl) logging, e.g.
+# "I0000 00:00:1796433659.25 2294 cuda_platform.cc:52] failed call to cuInit: ...".
+_NATIVE_LOG_LINE = re.compile(
+    rb"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] |"
+    rb"WARNING: All log messages before absl::InitializeLog\(\) is called)")
+
+
+def quiet_tensorflow(verbose=False):
+    """Hides TensorFlow's C++ (absl) log lines from stderr for the rest of the process.
+
+    TensorFlow 2.21 writes lines such as "Could not find cuda drivers on your
+    machine" through absl before its logging is initialised, which
+    `TF_CPP_MIN_LOG_LEVEL` does not filter. Unless `verbose` or the user set
+    `TF_CPP_MIN_LOG_LEVEL`, this sets it to 3 and routes file descriptor 2 through
+    a thread that drops exactly those lines and passes everything else (Python
+    warnings, tracebacks, kerasdis's messages) through unchanged. The `kerasdis`
+    command calls it once, before any subcommand runs. Returns whether it did.
+    """
+    if verbose or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return False
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        read_end, write_end = os.pipe()
+    except OSError:
+        return False
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def relay():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not _NATIVE_LOG_LINE.match(line):
+                    os.write(original, line)
+
+    thread = threading.Thread(target=relay, name="kerasdis-stderr", daemon=True)
+    thread.start()
+
+    def restore():
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)  # closes the pipe's last write end: the relay sees EOF
+        thread.join(timeout=2.0)
+
+    atexit.register(restore)
+    return True
+
+
+def ensure_tensorflow_backend():
+    """Sets `KERAS_BACKEND=tensorflow` if unset, imports Keras and checks its backend.
+
+    Raises `ImportError` if another backend is chosen."""
+    _check_requested_backend()
+    enable_onednn()
+    _check_active_backend()

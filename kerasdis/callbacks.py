@@ -9,6 +9,8 @@ import math
 
 import keras
 
+from kerasdis.metrics import registry as metric_registry
+
 
 class WeightAnnealing(keras.callbacks.Callback):
     """Linear warm-up of a non-trainable weight of the model (β, γ, λ, ...).
@@ -176,17 +178,8 @@ class TraversalLogger(keras.callbacks.Callback):
 
 
 # The number each metric contributes to the logs as `val_<metric>`.
-PRIMARY_SCORES = {
-    "mig": "mig",
-    "discrete_mig": "discrete_mig",
-    "beta_vae": "eval_accuracy",
-    "factor_vae": "eval_accuracy",
-    "dci": "disentanglement",
-    "sap": "sap",
-    "modularity_explicitness": "modularity",
-    "unsupervised": "gaussian_total_correlation",
-    "elbo": "elbo",
-}
+PRIMARY_SCORES = {name: spec.primary for name, spec in metric_registry.METRICS.items()}
+"""The key of each metric's single score (`kerasdis.metrics.registry`)."""
 
 
 def primary_scores(results):

@@ -12,21 +12,53 @@
 Every subcommand is a thin layer over the library (`kerasdis.training`,
 `kerasdis.metrics`, `kerasdis.export`); failures exit with status 1 and a message
 on stderr, never a traceback for bad input.
+
+The parser and its checks of model, dataset and metric names import neither
+TensorFlow, Keras nor TFP: `kerasdis --help`, `kerasdis COMMAND --help` and argument
+errors answer at once. TensorFlow's own C++ log lines are hidden unless `--verbose`
+is given before the command (`kerasdis --verbose train ...`) or the user set
+`TF_CPP_MIN_LOG_LEVEL` (`kerasdis.backend.quiet_tensorflow`).
+
+A model of your own (`@kd.models.register("my_vae")` in your module) trains, tunes
+and evaluates with `--import MODULE`: `kerasdis train --import mypackage.models
+--model my_vae --out runs/mine`.
 """
 
 import argparse
+import importlib
 import json
 import os
 import sys
 
-import numpy as np
+from kerasdis import progress
+from kerasdis.workflows import (  # noqa: F401  (public here too)
+    DEFAULT_EVAL_METRICS,
+    QUICK_OPTIONS,
+    SHORT_RUN_STEPS,
+    draw_pictures,
+    finish_run,
+    load_any_model,
+    run_evaluation,
+    score_table,
+)
+
+
+def add_import_argument(parser):
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE",
+                        help="import MODULE first (e.g. one that registers a model of your own "
+                             "with @kd.models.register); repeatable")
 
 
 def _add_train_arguments(parser):
-    from kerasdis.training import DEFAULT_RECIPE, MODELS
+    from kerasdis.models import builtin_names
+    from kerasdis.recipe import DEFAULT_RECIPE
 
-    parser.add_argument("--model", default=DEFAULT_RECIPE["model"], choices=sorted(MODELS),
-                        help="objective to train")
+    parser.add_argument("--model", default=DEFAULT_RECIPE["model"], metavar="MODEL",
+                        help=f"objective to train: {', '.join(builtin_names())}, or a model "
+                             "registered by an --import module")
+    add_import_argument(parser)
+    parser.set_defaults(model_is_name=True)
     parser.add_argument("--dataset", default=DEFAULT_RECIPE["dataset"], help="dataset name")
     parser.add_argument("--beta", type=float, default=None, help="β (BetaVAE, BetaTCVAE)")
     parser.add_argument("--gamma", type=float, default=None,
@@ -44,7 +76,10 @@ def _add_train_arguments(parser):
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true", help="start over in a non-empty --out")
-    parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--verbose", type=int, default=None,
+                        help="Keras fit verbosity (default: a progress bar on a terminal, one "
+                             "line per checkpoint otherwise); 2 or more also shows "
+                             "TensorFlow's own log lines")
     parser.add_argument("--strategy", default="default",
                         choices=("default", "mirrored", "multi_worker"),
                         help="tf.distribute strategy: mirrored = all local devices; "
@@ -55,9 +90,13 @@ def _add_train_arguments(parser):
                         help="bfloat16 compute with float32 variables and losses (faster on "
                              "CPUs with AVX512-BF16 and on GPUs)")
     parser.add_argument("--eval-metrics", nargs="*", default=list(DEFAULT_EVAL_METRICS),
+                        metavar="METRIC",
                         help="metrics for metrics.json at the end (none: skip)")
     parser.add_argument("--quick-eval", action="store_true",
-                        help="reduced metric protocols (see cli.QUICK_OPTIONS)")
+                        help="reduced metric protocols (see workflows.QUICK_OPTIONS); the "
+                             f"default for runs shorter than {SHORT_RUN_STEPS:,} steps")
+    parser.add_argument("--full-eval", action="store_true",
+                        help="the published metric protocols even for a short run")
 
 
 def recipe_from_args(args):
@@ -81,52 +120,25 @@ def cmd_train(args):
 
     recipe = recipe_from_args(args)
     model, summary = training.train(recipe, args.out, resume=args.resume,
-                                    overwrite=args.overwrite, verbose=args.verbose,
+                                    overwrite=args.overwrite,
+                                    verbose=progress.fit_verbose(args.verbose),
                                     deterministic=args.deterministic, strategy=args.strategy)
     if not training._is_chief(model.distribute_strategy):
         return 0  # only the chief evaluates and writes the run directory
     print(f"trained {summary['steps']} steps in {summary['wall_time_seconds']:.0f} s; "
           f"model saved to {os.path.join(args.out, 'model.keras')}")
+    quick = args.quick_eval
+    if args.eval_metrics and not quick and not args.full_eval \
+            and summary["steps"] < SHORT_RUN_STEPS:
+        quick = True
+        print(f"a short run ({summary['steps']:,} steps < {SHORT_RUN_STEPS:,}): evaluating with "
+              "the reduced protocols (--full-eval for the published ones; metrics.json records "
+              "which)")
     finish_run(model, args.out, summary["recipe"], summary, args.eval_metrics, args.seed,
-               args.quick_eval)
+               quick, cheaper="--quick-eval, fewer --eval-metrics, or --eval-metrics with no "
+                              "names to skip it")
     return 0
 
-
-
-# Reduced protocols for quick looks (`--quick`): same estimators, fewer points.
-QUICK_OPTIONS = {
-    "mig": {"subsample": 20_000},
-    "discrete_mig": {"num_train": 2_000},
-    "beta_vae": {"num_train": 500, "num_eval": 250},
-    "factor_vae": {"num_train": 500, "num_eval": 250, "num_variance_estimate": 2_000},
-    "dci": {"num_train": 1_000, "num_test": 500},
-    "sap": {"num_train": 1_000, "num_test": 500},
-    "modularity_explicitness": {"num_train": 1_000, "num_test": 500},
-    "unsupervised": {"num_train": 2_000},
-    "elbo": {"num_images": 1_000},
-}
-DEFAULT_EVAL_METRICS = ("mig", "discrete_mig", "beta_vae", "factor_vae", "dci", "sap", "elbo")
-
-
-def load_any_model(spec):
-    """A model from a run directory, a `.keras` file, a preset directory or a zoo name."""
-    import keras
-
-    from kerasdis import zoo
-
-    if os.path.isdir(spec):
-        for name in ("model.keras", "checkpoint.keras"):
-            if os.path.isfile(os.path.join(spec, name)):
-                return keras.saving.load_model(os.path.join(spec, name), safe_mode=True)
-        if os.path.isfile(os.path.join(spec, "config.json")):
-            return zoo.load(spec)
-        raise ValueError(f"MODEL directory {spec!r} holds no model.keras, checkpoint.keras "
-                         "or preset (config.json).")
-    if spec.endswith(".keras"):
-        if not os.path.isfile(spec):
-            raise FileNotFoundError(f"MODEL file {spec!r} does not exist.")
-        return keras.saving.load_model(spec, safe_mode=True)
-    return zoo.load(spec)
 
 
 def _dataset_for(args, model_dir=None):
@@ -139,50 +151,13 @@ def _dataset_for(args, model_dir=None):
     return data.load(name or "dsprites")
 
 
-def score_table(columns):
-    """A plain-text table of primary scores: `columns` is `{title: evaluate results}`."""
-    from kerasdis.callbacks import primary_scores
-
-    scores = {title: primary_scores(results) for title, results in columns.items()}
-    names = [n for n in DEFAULT_EVAL_METRICS + tuple(k for s in scores.values() for k in s)
-             if any(n in s for s in scores.values())]
-    names = list(dict.fromkeys(names))
-    width = max([len(n) for n in names] + [6])
-    lines = ["metric".ljust(width) + "".join(f"{t:>14s}" for t in columns)]
-    for n in names:
-        cells = "".join(
-            f"{scores[t][n]:>14.3f}" if n in scores[t] else f"{'-':>14s}" for t in columns)
-        lines.append(n.ljust(width) + cells)
-    return "\n".join(lines)
-
-
-def run_evaluation(model, dataset, metrics, seed, quick, verbose=1):
-    from kerasdis import metrics as kd_metrics
-
-    options = {m: QUICK_OPTIONS[m] for m in metrics if m in QUICK_OPTIONS} if quick else None
-    return kd_metrics.evaluate(model, dataset, metrics=metrics, seed=seed, verbose=verbose,
-                               options=options)
-
-
-def draw_pictures(model, dataset, out_dir, seed=0):
-    """traversal.png, traversal.gif, reconstructions.png, samples.png, kl.png in `out_dir`."""
-    from kerasdis import viz
-
-    os.makedirs(out_dir, exist_ok=True)
-    x = dataset.images_at(np.random.default_rng(seed).integers(0, dataset.num_examples, 8))
-    viz.traversal_grid(model, x=x, dataset=dataset, path=os.path.join(out_dir, "traversal.png"))
-    viz.traversal_gif(model, os.path.join(out_dir, "traversal.gif"), x=x)
-    viz.reconstructions(model, x, path=os.path.join(out_dir, "reconstructions.png"))
-    viz.samples(model, 16, seed=seed, path=os.path.join(out_dir, "samples.png"))
-    viz.kl_per_dimension(model, dataset, path=os.path.join(out_dir, "kl.png"))
-
-
 def cmd_evaluate(args):
     from kerasdis.io import write_json
 
     model = load_any_model(args.model)
     dataset = _dataset_for(args, args.model if os.path.isdir(args.model) else None)
-    results = run_evaluation(model, dataset, args.metrics, args.seed, args.quick)
+    results = run_evaluation(model, dataset, args.metrics, args.seed, args.quick,
+                             cheaper="--quick or fewer --metrics for less")
     print(score_table({os.path.basename(os.path.normpath(args.model)): results}))
     out = args.output or (os.path.join(args.model, "metrics.json") if os.path.isdir(args.model)
                           and not os.path.isfile(os.path.join(args.model, "config.json"))
@@ -211,25 +186,6 @@ def cmd_export(args):
     return 0
 
 
-def finish_run(model, out_dir, recipe, summary, metrics, seed, quick):
-    """After training: metrics.json, pictures and a preset directory in the run directory."""
-    from kerasdis import data
-    from kerasdis.io import write_json
-
-    dataset = data.load(recipe["dataset"])
-    results = None
-    if metrics:
-        results = run_evaluation(model, dataset, metrics, seed, quick)
-        write_json(os.path.join(out_dir, "metrics.json"), results)
-        print(score_table({"model": results}))
-    draw_pictures(model, dataset, out_dir, seed=seed)
-    model.save_to_preset(os.path.join(out_dir, "preset"), metadata={
-        "dataset": recipe["dataset"], "recipe": recipe, "seed": recipe["seed"],
-        "steps": summary["steps"], "wall_time_seconds": summary["wall_time_seconds"],
-        "hardware": summary["hardware"], "metrics": results}, overwrite=True)
-    return results
-
-
 def cmd_datasets(args):
     from kerasdis import data
 
@@ -247,6 +203,8 @@ def cmd_datasets(args):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="kerasdis", description=__doc__.split("\n")[0])
+    parser.add_argument("--verbose", dest="native_logs", action="store_true",
+                        help="show TensorFlow's own (C++) log lines")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model (resumable)")
     _add_train_arguments(train)
@@ -257,7 +215,9 @@ def build_parser():
     evaluate = sub.add_parser("evaluate", help="disentanglement metrics of a model")
     evaluate.add_argument("model", help="run directory, .keras file, preset directory or zoo name")
     evaluate.add_argument("--dataset", default=None, help="defaults to the run's dataset or dsprites")
-    evaluate.add_argument("--metrics", nargs="+", default=list(DEFAULT_EVAL_METRICS))
+    evaluate.add_argument("--metrics", nargs="+", default=list(DEFAULT_EVAL_METRICS),
+                          metavar="METRIC")
+    add_import_argument(evaluate)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--quick", action="store_true", help="reduced protocols")
     evaluate.add_argument("--output", default=None, help="JSON file (default: MODEL/metrics.json for runs)")
@@ -276,22 +236,54 @@ def build_parser():
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(func=cmd_export)
 
-    from kerasdis import demo, zoo_cli
+    from kerasdis import demo, tune_cli, zoo_cli
 
     demo.add_parser(sub)
     zoo_cli.add_parser(sub)
-    try:
-        from kerasdis import tune_cli
-    except ImportError:  # tuning extras unavailable
-        tune_cli = None
-    if tune_cli is not None:
-        tune_cli.add_tune_parser(sub)
+    add_import_argument(tune_cli.add_tune_parser(sub))
     return parser
+
+
+def check_names(parser, args):
+    """Imports `--import` modules, then checks model, dataset and metric names.
+
+    Runs before any command, without TensorFlow unless an imported module needs it;
+    a bad name ends in `parser.error` (usage, the message, exit status 2).
+    """
+    from kerasdis import data, models
+    from kerasdis.metrics import registry as metric_registry
+
+    for module in getattr(args, "imports", []):
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            parser.error(f"--import {module}: {error}")
+    model = args.model if getattr(args, "model_is_name", False) else None
+    if model is not None and model not in models.builtin_names() and (
+            not args.imports or model not in models.names()):
+        parser.error(f"--model: unknown model {model!r}; choose from "
+                     f"{', '.join(models.builtin_names())}, or register your own with "
+                     "@kd.models.register and pass its module with --import")
+    dataset = getattr(args, "dataset", None)
+    if dataset is not None and dataset not in data.names():
+        parser.error(f"--dataset: unknown dataset {dataset!r}; choose from "
+                     f"{', '.join(data.names())}")
+    for flag in ("metrics", "eval_metrics"):
+        unknown = [m for m in (getattr(args, flag, None) or [])
+                   if m not in metric_registry.names()]
+        if unknown:
+            parser.error(f"--{flag.replace('_', '-')}: unknown metrics {unknown}; choose from "
+                         f"{', '.join(metric_registry.names())}")
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.native_logs and (getattr(args, "verbose", None) or 1) < 2:
+        from kerasdis.backend import quiet_tensorflow
+
+        quiet_tensorflow()
+    check_names(parser, args)
     try:
         return args.func(args)
     except (ValueError, FileExistsError, FileNotFoundError, FloatingPointError) as error:

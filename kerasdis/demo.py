@@ -11,6 +11,8 @@ samples, KL per dimension), `model.keras` and a preset directory to `--out`.
 
 import os
 
+from kerasdis import progress
+
 DEMO_RECIPE = {
     "model": "beta_vae",
     "model_args": {"beta": 4.0, "latent_dim": 10},
@@ -35,23 +37,28 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--verbose", type=int, default=None,
+                        help="Keras fit verbosity (default: a progress bar on a terminal, one "
+                             "line per checkpoint otherwise)")
     parser.set_defaults(func=run)
 
 
 def run(args):
     from kerasdis import data, metrics, training
-    from kerasdis.cli import draw_pictures, score_table
+    from kerasdis.workflows import describe_cost, draw_pictures, score_table
 
     recipe = {**DEMO_RECIPE, "steps": args.steps, "seed": args.seed,
               "checkpoint_every": min(DEMO_RECIPE["checkpoint_every"], args.steps)}
     print(f"kerasdis demo: training a β-VAE (β=4) for {recipe['steps']} steps on the "
           f"procedural dSprites into {args.out}/")
     model, summary = training.train(recipe, args.out, resume=args.resume,
-                                    overwrite=args.overwrite, verbose=args.verbose)
+                                    overwrite=args.overwrite,
+                                    verbose=progress.fit_verbose(args.verbose))
     dataset = data.load(recipe["dataset"])
     untrained = training.build_model(summary["recipe"], dataset)
     results = {}
+    print(describe_cost(model, dataset, DEMO_METRICS, DEMO_OPTIONS) + ", for each of the two "
+          "models")
     for title, candidate in (("untrained", untrained), ("trained", model)):
         print(f"evaluating the {title} model ...")
         results[title] = metrics.evaluate(candidate, dataset, metrics=DEMO_METRICS,

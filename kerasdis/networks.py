@@ -1,6 +1,6 @@
 """Encoder, decoder and discriminator builders.
 
-Two architectures are provided, both as functional `keras.Model`s:
+Three architectures are provided, all as functional `keras.Model`s:
 
 - `"conv"`: the convolutional encoder/decoder of Locatello et al. 2019
   ("Challenging Common Assumptions in the Unsupervised Learning of Disentangled
@@ -10,6 +10,16 @@ Two architectures are provided, both as functional `keras.Model`s:
 - `"mlp"`: the fully connected networks of Chen et al. 2018 ("Isolating Sources of
   Disentanglement in VAEs", Appendix, dSprites): 1200-1200 ReLU encoder and
   1200-1200-1200 tanh decoder. Works for any input shape.
+- `"higgins2017"`: the 2D shapes (dSprites) networks of Higgins et al. 2017
+  ("β-VAE: Learning Basic Visual Concepts with a Constrained Variational
+  Framework", ICLR, appendix table of architectures): the flattened 4096-pixel image
+  -> FC 1200 ReLU -> FC 1200 ReLU -> 2 x 10 (mean, log-variance of the Gaussian
+  posterior); decoder z -> FC 1200 tanh x 3 -> 4096 Bernoulli logits. The paper
+  trains them with Adagrad, learning rate 1e-2, and β = 4 for its β-VAE (pass
+  `optimizer=keras.optimizers.Adagrad(1e-2)` to `compile`; the architecture does not
+  set the optimiser). These are the layers of `"mlp"` (same names, shapes and
+  initialisation); the separate name records which paper a model follows. Any input
+  shape (flattened); the paper's is 64x64x1.
 
 Encoders map images to `(mean, log_var)` of a diagonal Gaussian; decoders map
 latents to per-pixel parameters (logits) of the observation model.
@@ -27,7 +37,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-ARCHITECTURES = ("conv", "mlp")
+ARCHITECTURES = ("conv", "mlp", "higgins2017")
 
 
 def _check_architecture(architecture):
@@ -165,7 +175,8 @@ def check_input_shape(input_shape, architecture):
     if architecture == "conv" and shape[:2] != (64, 64):
         raise ValueError(
             f"`input_shape` must be (64, 64, C) for architecture='conv' (the Locatello et al. "
-            f"network), got {input_shape!r}. Use architecture='mlp' for other sizes."
+            f"network), got {input_shape!r}. Use architecture='mlp' or 'higgins2017' for "
+            "other sizes."
         )
     return shape
 
@@ -177,7 +188,8 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
     Args:
         input_shape: tuple `(height, width, channels)`. Defaults to `(64, 64, 1)`.
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
-        architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
+        architecture: str. `"conv"` (Locatello et al. 2019), `"mlp"` (Chen et al. 2018)
+            or `"higgins2017"` (Higgins et al. 2017, 2D shapes).
         name: str. Model name.
         seed: int or None. Seeds the weight initialisation. Defaults to `None`.
 
@@ -198,7 +210,7 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
             kernel_initializer=next(init))(h)
         h = layers.Flatten(name="flatten")(h)
         h = layers.Dense(256, activation="relu", name="fc", kernel_initializer=next(init))(h)
-    else:
+    else:  # "mlp" and "higgins2017": the same fully connected layers
         h = layers.Flatten(name="flatten")(images)
         h = layers.Dense(1200, activation="relu", name="fc1", kernel_initializer=next(init))(h)
         h = layers.Dense(1200, activation="relu", name="fc2", kernel_initializer=next(init))(h)
@@ -215,7 +227,8 @@ def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", 
     Args:
         output_shape: tuple `(height, width, channels)` of the images. Defaults to `(64, 64, 1)`.
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
-        architecture: str. `"conv"` (Locatello et al. 2019) or `"mlp"` (Chen et al. 2018).
+        architecture: str. `"conv"` (Locatello et al. 2019), `"mlp"` (Chen et al. 2018)
+            or `"higgins2017"` (Higgins et al. 2017, 2D shapes).
         name: str. Model name.
         seed: int or None. Seeds the weight initialisation. Defaults to `None`.
     """
@@ -236,7 +249,7 @@ def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", 
         last_layer = Conv2DTranspose if output_shape[-1] == 1 else layers.Conv2DTranspose
         logits = last_layer(output_shape[-1], 4, strides=2, padding="same", name="logits",
             kernel_initializer=next(init))(h)
-    else:
+    else:  # "mlp" and "higgins2017": the same fully connected layers
         h = layers.Dense(1200, activation="tanh", name="fc1", kernel_initializer=next(init))(z)
         h = layers.Dense(1200, activation="tanh", name="fc2", kernel_initializer=next(init))(h)
         h = layers.Dense(1200, activation="tanh", name="fc3", kernel_initializer=next(init))(h)

@@ -30,9 +30,9 @@ worker runs `train` with the same arguments; only the chief writes `out_dir`
 the end), so `out_dir` must be on storage that all workers can read to resume.
 """
 
+import collections.abc
 import contextlib
 import json
-import math
 import os
 import platform
 import re
@@ -48,65 +48,30 @@ from kerasdis import data as kd_data
 from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
 from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
-from kerasdis.data.weak_supervision import single_factor_batches
+from kerasdis.data.streams import training_batches  # noqa: F401  (public here too)
 from kerasdis.io import save_model_atomic, write_json
-
-MODELS = {
-    "vae": kd_models.VAE,
-    "beta_vae": kd_models.BetaVAE,
-    "annealed_vae": kd_models.AnnealedVAE,
-    "beta_tcvae": kd_models.BetaTCVAE,
-    "factor_vae": kd_models.FactorVAE,
-    "dip_vae": kd_models.DIPVAE,
-    "dcign": kd_models.DCIGN,
-    "infogan": kd_models.InfoGAN,
-}
-
-DEFAULT_RECIPE = {
-    "model": "beta_vae",
-    "model_args": {},
-    "dataset": "dsprites",
-    "steps": 10_000,
-    "batch_size": 64,
-    "learning_rate": 1e-4,
-    "seed": 0,
-    "checkpoint_every": 1_000,
-    "beta_annealing_steps": 0,
-    "mixed_precision": False,
-}
+from kerasdis.recipe import DEFAULT_RECIPE, complete_recipe  # noqa: F401  (public here too)
 
 CHECKPOINT = "checkpoint.keras"
 STATE = "state.json"
 
+class _RegisteredModels(collections.abc.Mapping):
+    """`{name: class}` of the model registry (`kd.models.names()`), read live."""
 
-def complete_recipe(recipe):
-    """Fills defaults and validates a recipe; returns a new dict."""
-    unknown = set(recipe) - set(DEFAULT_RECIPE)
-    if unknown:
-        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; expected some of {sorted(DEFAULT_RECIPE)}.")
-    full = {**DEFAULT_RECIPE, **recipe}
-    full["model_args"] = dict(full["model_args"] or {})
-    if full["model"] not in MODELS:
-        raise ValueError(f"`model` must be one of {sorted(MODELS)}, got {full['model']!r}.")
-    if full["dataset"] not in kd_data.names():
-        raise ValueError(f"`dataset` must be one of {kd_data.names()}, got {full['dataset']!r}.")
-    for key in ("steps", "batch_size", "checkpoint_every"):
-        value = full[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{key}` must be a positive integer, got {value!r}.")
-    if not isinstance(full["seed"], int) or isinstance(full["seed"], bool):
-        raise ValueError(f"`seed` must be an integer, got {full['seed']!r}.")
-    lr = full["learning_rate"]
-    if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
-        raise ValueError(f"`learning_rate` must be a positive number, got {lr!r}.")
-    if not isinstance(full["beta_annealing_steps"], int) or full["beta_annealing_steps"] < 0:
-        raise ValueError(
-            f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
-        )
-    if not isinstance(full["mixed_precision"], bool):
-        raise ValueError(f"`mixed_precision` must be true or false, got {full['mixed_precision']!r}.")
-    return full
+    def __getitem__(self, name):
+        if name not in kd_models.names():
+            raise KeyError(name)
+        return kd_models.get(name)
 
+    def __iter__(self):
+        return iter(kd_models.names())
+
+    def __len__(self):
+        return len(kd_models.names())
+
+
+MODELS = _RegisteredModels()
+"""The registered models by name (a live view of `kd.models.get` / `kd.models.names`)."""
 
 @contextlib.contextmanager
 def dtype_policy(recipe):
@@ -127,50 +92,18 @@ def dtype_policy(recipe):
 
 
 def build_model(recipe, dataset):
-    """Instantiates the recipe's model for `dataset` (input shape, dataset size, seed)."""
-    cls = MODELS[recipe["model"]]
+    """Instantiates the recipe's model for `dataset` (the class's `dataset_args`, seed)."""
+    cls = kd_models.get(recipe["model"])
     args = dict(recipe["model_args"])
-    args.setdefault("input_shape", tuple(dataset.observation_shape))
+    for key, value in cls.dataset_args(dataset).items():
+        args.setdefault(key, value)
     args.setdefault("seed", recipe["seed"])
-    if cls is kd_models.BetaTCVAE:
-        args.setdefault("dataset_size", dataset.num_examples)
-    if cls is kd_models.DCIGN:
-        args.setdefault("num_factors", len(dataset.factor_sizes))
     return cls(**args)
 
 
 def compile_model(model, recipe):
-    optimizer = keras.optimizers.Adam(recipe["learning_rate"])
-    if isinstance(model, kd_models.InfoGAN):
-        model.compile()  # the paper's two Adams; the recipe's learning_rate is not used
-    elif isinstance(model, kd_models.FactorVAE):
-        model.compile(optimizer=optimizer)  # discriminator keeps the paper's Adam(1e-4, 0.5, 0.9)
-    else:
-        model.compile(optimizer=optimizer)
-
-
-def training_batches(dataset, batch_size, seed, first_step=0):
-    """`tf.data` of the batches of steps `first_step, first_step + 1, ...`.
-
-    Batch s holds `batch_size` flat indices drawn uniformly with a stateless
-    generator seeded by `(seed, s)`: the same batches whatever the resume point.
-    """
-    num_examples = dataset.num_examples
-    shape = (batch_size, *dataset.observation_shape)
-
-    def load(step):
-        step = int(step)
-        rng = np.random.default_rng([seed, step])
-        indices = rng.integers(0, num_examples, size=batch_size)
-        return dataset.images_at(indices, seed=rng).astype(np.float32)
-
-    steps = tf.data.Dataset.counter(start=first_step)
-    batches = steps.map(
-        lambda s: tf.ensure_shape(tf.numpy_function(load, [s], tf.float32), shape),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    return batches.prefetch(tf.data.AUTOTUNE)
+    """Compiles with the recipe's learning rate (`compile_for_recipe` of the class)."""
+    model.compile_for_recipe(recipe["learning_rate"])
 
 
 class _Checkpoint(keras.callbacks.Callback):
@@ -308,6 +241,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
     previous_seconds = 0.0
     with strategy.scope(), dtype_policy(recipe):
         if load:
+            kd_models.load_builtins()
             model = keras.saving.load_model(checkpoint_path, safe_mode=True)
             with open(os.path.join(out_dir, STATE)) as f:
                 previous_seconds = json.load(f).get("wall_time_seconds", 0.0)
@@ -340,11 +274,8 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
 
     history = None
     if done < recipe["steps"]:
-        batch = recipe["batch_size"]
-        if isinstance(model, kd_models.DCIGN):  # weak supervision: one factor varies per batch
-            batches = single_factor_batches(dataset, batch, recipe["seed"], first_step=done)
-        else:
-            batches = training_batches(dataset, batch, recipe["seed"], first_step=done)
+        batches = model.training_batches(dataset, recipe["batch_size"], recipe["seed"],
+                                         first_step=done)
         history = model.fit(batches, steps_per_epoch=every, epochs=epochs,
                             initial_epoch=done // every, callbacks=run_callbacks, verbose=verbose,
                             shuffle=False)

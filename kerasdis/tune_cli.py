@@ -13,7 +13,6 @@ and keras-tuner's files). `kerasdis.cli` adds the subcommand with `add_tune_pars
 
 import json
 import os
-import sys
 
 
 def _number_space(kind):
@@ -42,8 +41,7 @@ def _number_space(kind):
 
 def add_tune_parser(subparsers):
     """Adds the `tune` subcommand to an `argparse` subparsers object; returns its parser."""
-    from kerasdis.training import MODELS
-    from kerasdis.tuning import OBJECTIVES, ROLES, TUNERS
+    from kerasdis.models import builtin_names
 
     parser = subparsers.add_parser(
         "tune",
@@ -52,12 +50,16 @@ def add_tune_parser(subparsers):
                     "searched 'beta' is the objective's weight: β (beta_vae, beta_tcvae), γ "
                     "(factor_vae, annealed_vae) or λ_od (dip_vae). Ranges: one value fixes it, "
                     "LO HI is a range, A,B,C a list of choices.")
-    parser.add_argument("--model", default="beta_vae", choices=sorted(MODELS),
-                        help="objective to tune")
+    parser.add_argument("--model", default="beta_vae", metavar="MODEL",
+                        help=f"objective to tune: {', '.join(builtin_names())}, or a model "
+                             "registered by an --import module")
+    parser.set_defaults(model_is_name=True)
     parser.add_argument("--dataset", default="dsprites", help="dataset name")
-    parser.add_argument("--tuner", default="random", help=f"one of {', '.join(TUNERS)}")
+    parser.add_argument("--tuner", default="random",
+                        help="random, bayesian, hyperband or grid (kerasdis.tuning.TUNERS)")
     parser.add_argument("--objective", default="val_discrete_mig",
-                        help=f"one of {', '.join(sorted(OBJECTIVES))}")
+                        help="val_<metric> of kerasdis.tuning.OBJECTIVES, e.g. val_mig, "
+                             "val_beta_vae, val_tradeoff")
     parser.add_argument("--max-trials", type=int, default=10,
                         help="number of trials (hyperband: a cap, 0 for none)")
     parser.add_argument("--beta", nargs="+", default=None, metavar="V",
@@ -92,7 +94,7 @@ def add_tune_parser(subparsers):
     parser.add_argument("--out", required=True, help="search directory")
     parser.add_argument("--overwrite", action="store_true",
                         help="start over instead of resuming the search in --out (chief only)")
-    parser.add_argument("--role", choices=ROLES, default=None,
+    parser.add_argument("--role", choices=("chief", "worker"), default=None,
                         help="distributed tuning: the chief serves trials, workers run them")
     parser.add_argument("--oracle-ip", default=None,
                         help="chief's address (default 127.0.0.1 or $KERASTUNER_ORACLE_IP)")
@@ -151,7 +153,15 @@ def search_kwargs_from_args(args):
 def cmd_tune(args):
     from kerasdis import tuning
 
-    result = tuning.search(**search_kwargs_from_args(args))
+    kwargs = search_kwargs_from_args(args)
+    if args.role != "worker":
+        print(f"searching {args.model} with the {args.tuner} tuner: up to "
+              f"{args.max_trials or 'as many as the tuner needs'} trials of {args.epochs} epochs "
+              f"x {args.steps_per_epoch:,} steps (batch {args.batch_size}), each epoch scored by "
+              f"{', '.join(args.metrics or [args.objective.removeprefix('val_')])}; fewer "
+              "--max-trials, --epochs or --steps-per-epoch, or cheaper --metric-options, for "
+              "less", flush=True)
+    result = tuning.search(**kwargs)
     if args.role == "worker":
         print(f"worker done; the chief writes the results to {result.project_dir}")
         return 0
@@ -165,14 +175,3 @@ def cmd_tune(args):
     for name, path in result.paths.items():
         print(f"wrote {path}")
     return 0
-
-
-def main(argv=None):
-    """`kerasdis` itself (kept so `python -m kerasdis.tune_cli tune ...` still works)."""
-    from kerasdis.cli import main as kerasdis_main
-
-    return kerasdis_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

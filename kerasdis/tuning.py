@@ -15,16 +15,11 @@ table[0]["beta"], table[0]["val_mig"], table[0]["wall_time_seconds"]
 
 The searched hyper-parameters are named `"beta"`, `"latent_dim"` and
 `"learning_rate"`. `"beta"` is the weight of the objective's regulariser, whatever
-the model calls it (`SEARCHED_WEIGHT`):
-
-| model          | `"beta"` is                                      | default range  |
-|----------------|--------------------------------------------------|----------------|
-| `beta_vae`     | β, the KL weight                                 | 1 - 16         |
-| `beta_tcvae`   | β, the total-correlation weight                  | 1 - 10         |
-| `factor_vae`   | γ, the total-correlation weight                  | 10 - 100       |
-| `annealed_vae` | γ, the capacity-penalty weight                   | 200 - 2000     |
-| `dip_vae`      | λ_od, the off-diagonal weight (λ_d follows it)   | 1 - 50         |
-| `vae`          | nothing: the plain VAE has no weight to search   | -              |
+the model calls it: the class's `searched_weight` (β of `beta_vae` and
+`beta_tcvae`, γ of `factor_vae` and `annealed_vae`, λ_od of `dip_vae`), searched
+over its `searched_range` by default; a model without one (`vae`, `dcign`) searches
+latent size and learning rate only. Any registered model can be searched, a user's
+own included (`kd.models.register`), unless its class says it cannot (`tunable`).
 
 A range `(lo, hi)` (a tuple) is searched on a log scale for β and the learning rate
 and uniformly (integers) for the latent size, a list is a set of choices, a single
@@ -75,56 +70,25 @@ from kerasdis import data as kd_data
 from kerasdis import networks
 from kerasdis.io import write_json
 from kerasdis.metrics.evaluate import DEFAULTS as METRIC_DEFAULTS
+from kerasdis.metrics import registry as metric_registry
 from kerasdis.metrics.evaluate import NO_FACTORS
 from kerasdis.metrics.evaluate import names as metric_names
-from kerasdis.training import MODELS, training_batches
+from kerasdis import models as kd_models
 
 # ---------------------------------------------------------------------- constants
 
-# The model argument the searched "beta" hyper-parameter sets (None: no weight).
-SEARCHED_WEIGHT = {
-    "vae": None,
-    "beta_vae": "beta",
-    "beta_tcvae": "beta",
-    "factor_vae": "gamma",
-    "annealed_vae": "gamma",
-    "dip_vae": "lambda_od",
-}
-
-# Default search ranges of the weight (the sweeps of disentanglement_lib, widened).
-DEFAULT_BETA = {
-    "beta_vae": (1.0, 16.0),
-    "beta_tcvae": (1.0, 10.0),
-    "factor_vae": (10.0, 100.0),
-    "annealed_vae": (200.0, 2000.0),
-    "dip_vae": (1.0, 50.0),
-}
 DEFAULT_LATENT_DIM = (4, 12)
 DEFAULT_LEARNING_RATE = (1e-4, 1e-3)
 
-# Models whose weight is a `keras.Variable` that `WeightAnnealing` can warm up.
-_ANNEALED_VARIABLE = {
-    "vae": "beta", "beta_vae": "beta", "beta_tcvae": "beta",
-    "factor_vae": "gamma", "annealed_vae": "gamma",
-}
-
 OBJECTIVES = {
-    "val_mig": keras_tuner.Objective("val_mig", direction="max"),
-    "val_discrete_mig": keras_tuner.Objective("val_discrete_mig", direction="max"),
-    "val_beta_vae": keras_tuner.Objective("val_beta_vae", direction="max"),
-    "val_factor_vae": keras_tuner.Objective("val_factor_vae", direction="max"),
-    "val_dci": keras_tuner.Objective("val_dci", direction="max"),
-    "val_sap": keras_tuner.Objective("val_sap", direction="max"),
-    "val_modularity_explicitness": keras_tuner.Objective("val_modularity_explicitness",
-                                                         direction="max"),
-    # Gaussian total correlation of the codes: lower is more factorised.
-    "val_unsupervised": keras_tuner.Objective("val_unsupervised", direction="min"),
-    "val_elbo": keras_tuner.Objective("val_elbo", direction="max"),
-    "val_tradeoff": keras_tuner.Objective("val_tradeoff", direction="max"),
+    f"val_{name}": keras_tuner.Objective(f"val_{name}", direction=spec.direction)
+    for name, spec in metric_registry.METRICS.items()
 }
+# A reconstruction budget's penalised disentanglement score (`TradeoffScore`).
+OBJECTIVES["val_tradeoff"] = keras_tuner.Objective("val_tradeoff", direction="max")
 """`keras_tuner.Objective`s by name; `val_<metric>` is logged by `DisentanglementMetrics`."""
 
-TUNERS = ("random", "bayesian", "hyperband")
+TUNERS = ("random", "bayesian", "hyperband", "grid")
 
 SEARCH_FILE = "search.json"
 TRIAL_FILE = "kerasdis_trial.json"
@@ -310,11 +274,11 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
     hyper-parameters.
 
     Args:
-        model: str. A name of `kerasdis.training.MODELS`. Defaults to `"beta_vae"`.
+        model: str. A registered model name (`kd.models.names()`). Defaults to `"beta_vae"`.
         dataset: a kerasdis dataset, or a name for `kd.data.load`.
         beta: weight space: `(lo, hi)` range (log scale), list of choices, a number,
-            or None for the model's default range (`DEFAULT_BETA`). Must stay None
-            for `"vae"`.
+            or None for the class's `searched_range`. Must stay None for a model
+            without a searched weight (`"vae"`, `"dcign"`).
         latent_dim: `(lo, hi)` (integers), list, or an int. Defaults to `(4, 12)`.
         learning_rate: `(lo, hi)` (log scale), list, or a number (Adam).
             Defaults to `(1e-4, 1e-3)`.
@@ -347,15 +311,17 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
                  reconstruction_budget=None, tradeoff_metric="discrete_mig", tradeoff_penalty=1.0,
                  name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
-        if model not in MODELS:
-            raise ValueError(f"`model` must be one of {sorted(MODELS)}, got {model!r}.")
+        cls = kd_models.get(model)
+        if not cls.tunable:
+            raise ValueError(f"`model` {model!r} cannot be searched: {cls.untunable_reason}.")
         if isinstance(dataset, str):
             dataset = kd_data.load(dataset)
         if dataset is None or not hasattr(dataset, "observation_shape"):
             raise ValueError(f"`dataset` must be a kerasdis dataset or name, got {dataset!r}.")
         self.model_name = model
+        self.model_class = cls
         self.dataset = dataset
-        self.weight = SEARCHED_WEIGHT[model]
+        self.weight = cls.searched_weight
         if self.weight is None:
             if beta is not None:
                 raise ValueError(
@@ -363,13 +329,13 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
             self.beta_space = None
         else:
             self.beta_space = _check_space(
-                "beta", DEFAULT_BETA[model] if beta is None else beta, positive=True)
+                "beta", cls.searched_range if beta is None else beta, positive=True)
         self.latent_space = _check_space("latent_dim", latent_dim, integer=True)
         self.lr_space = _check_space("learning_rate", learning_rate, positive=True)
         self.steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
         self.epochs = _check_positive_int("epochs", epochs)
         self.batch_size = _check_positive_int("batch_size", batch_size)
-        minimum = {"factor_vae": 4, "beta_tcvae": 2}.get(model, 1)
+        minimum = cls.min_batch_size
         if self.batch_size < minimum:
             raise ValueError(
                 f"`batch_size` must be at least {minimum} for {model!r}, got {batch_size}.")
@@ -381,7 +347,7 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
             raise ValueError(
                 "`beta_annealing_steps` must be a non-negative integer, got "
                 f"{beta_annealing_steps!r}.")
-        if beta_annealing_steps and model not in _ANNEALED_VARIABLE:
+        if beta_annealing_steps and cls.annealed_variable is None:
             raise ValueError(
                 f"`beta_annealing_steps`: the weight of {model!r} ({self.weight}) is a constant "
                 "and cannot be annealed.")
@@ -393,6 +359,10 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
         self.architecture = architecture
         self.likelihood = likelihood
         self.model_args = dict(model_args or {})
+        # Arguments the dataset and the trial length fix (recorded in `model_args`, except
+        # the input shape that every model takes).
+        fixed = {**cls.dataset_args(dataset), **cls.run_args(self.steps_per_epoch * self.epochs)}
+        self.input_shape = tuple(fixed.pop("input_shape", dataset.observation_shape))
         reserved = {"latent_dim", "input_shape", "seed", "architecture", "likelihood"}
         if self.weight:
             reserved.add(self.weight)
@@ -400,10 +370,8 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
         if clash:
             raise ValueError(
                 f"`model_args` must not set {clash}: they are searched or set by the hypermodel.")
-        if model == "annealed_vae":
-            self.model_args.setdefault("capacity_steps", self.steps_per_epoch * self.epochs)
-        if model == "beta_tcvae":
-            self.model_args.setdefault("dataset_size", int(dataset.num_examples))
+        for key, value in fixed.items():
+            self.model_args.setdefault(key, value)
         self.reconstruction_budget = reconstruction_budget
         self.tradeoff_metric = tradeoff_metric
         self.tradeoff_penalty = tradeoff_penalty
@@ -424,7 +392,7 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
 
     def model_kwargs(self, beta, latent_dim):
         kwargs = dict(self.model_args)
-        kwargs.update(latent_dim=int(latent_dim), input_shape=tuple(self.dataset.observation_shape),
+        kwargs.update(latent_dim=int(latent_dim), input_shape=self.input_shape,
                       architecture=self.architecture, likelihood=self.likelihood, seed=self.seed)
         if self.weight is not None:
             kwargs[self.weight] = float(beta)
@@ -432,9 +400,9 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         beta, latent_dim, learning_rate = self.declare(hp)
-        model = MODELS[self.model_name](**self.model_kwargs(beta, latent_dim))
+        model = self.model_class(**self.model_kwargs(beta, latent_dim))
         # FactorVAE: the discriminator keeps its default Adam(1e-4, 0.5, 0.9).
-        model.compile(optimizer=keras.optimizers.Adam(float(learning_rate)))
+        model.compile_for_recipe(float(learning_rate))
         # Built optimizers take the state saved with a checkpoint's weights (Hyperband
         # continues trials from their parent's checkpoint, the best model is reloaded).
         if hasattr(model, "discriminator_optimizer"):
@@ -448,7 +416,7 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
         """The hypermodel's own callbacks for a trial with hyper-parameters `hp`."""
         result = []
         if self.beta_annealing_steps:
-            variable = _ANNEALED_VARIABLE[self.model_name]
+            variable = self.model_class.annealed_variable
             target = float(hp.get("beta")) if self.weight is not None else 1.0
             result.append(kd_callbacks.WeightAnnealing(variable, target=target,
                                                        steps=self.beta_annealing_steps))
@@ -471,7 +439,7 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
         else:
             x = kwargs.pop("x", None)
         if x is None:
-            x = training_batches(self.dataset, self.batch_size, self.seed)
+            x = model.training_batches(self.dataset, self.batch_size, self.seed)
         return model.fit(x, *args, callbacks=[*self.callbacks(hp), *tuner_callbacks],
                          shuffle=False, **kwargs)
 
@@ -551,6 +519,10 @@ class _HyperbandOracle(_ResumableOracle, keras_tuner.oracles.HyperbandOracle):
     pass
 
 
+class _GridOracle(_ResumableOracle, keras_tuner.oracles.GridSearchOracle):
+    pass
+
+
 def _append_line(path, record):
     line = (json.dumps(record, sort_keys=True) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -591,6 +563,7 @@ class _RecordingTuner:
         record = {"trial_id": trial.trial_id, "tuner_id": self.tuner_id, "pid": os.getpid(),
                   "host": socket.gethostname()}
         started = time.time()
+        cpu_started = time.process_time()
         _append_line(runs, {**record, "event": "start", "time": started})
         try:
             histories = super().run_trial(trial, *args, **kwargs)
@@ -599,11 +572,12 @@ class _RecordingTuner:
                                 "error": f"{type(error).__name__}: {error}"})
             raise
         finished = time.time()
+        cpu_seconds = time.process_time() - cpu_started
         logs = [{k: [float(v) for v in values] for k, values in h.history.items()}
                 for h in histories if isinstance(h, keras.callbacks.History)]
         write_json(os.path.join(self.get_trial_dir(trial.trial_id), TRIAL_FILE),
                    {**record, "started": started, "finished": finished,
-                    "wall_time_seconds": finished - started,
+                    "wall_time_seconds": finished - started, "cpu_seconds": cpu_seconds,
                     "hyperparameters": dict(trial.hyperparameters.values), "history": logs})
         _append_line(runs, {**record, "event": "end", "time": finished,
                             "wall_time_seconds": finished - started})
@@ -653,6 +627,10 @@ class _HyperbandTuner(_RecordingTuner, keras_tuner.Hyperband):
     pass
 
 
+class _GridTuner(_RecordingTuner, keras_tuner.GridSearch):
+    pass
+
+
 def make_tuner(hypermodel, tuner="random", objective="val_discrete_mig", max_trials=10,
                directory="tuning", project_name="search", overwrite=False, seed=0, **tuner_options):
     """A keras-tuner `Tuner` for `hypermodel` with a resumable oracle.
@@ -669,7 +647,7 @@ def make_tuner(hypermodel, tuner="random", objective="val_discrete_mig", max_tri
         raise ValueError(f"`objective` must be one of {sorted(OBJECTIVES)}, got {objective!r}.")
     if max_trials is not None:
         _check_positive_int("max_trials", max_trials)
-    elif tuner != "hyperband":
+    elif tuner not in ("hyperband", "grid"):
         raise ValueError(f"`max_trials` must be a positive integer for tuner={tuner!r}.")
     objective = OBJECTIVES[objective]
     try:
@@ -677,6 +655,10 @@ def make_tuner(hypermodel, tuner="random", objective="val_discrete_mig", max_tri
             oracle = _RandomOracle(objective=objective, max_trials=max_trials, seed=seed,
                                    **tuner_options)
             cls = _RandomTuner
+        elif tuner == "grid":
+            oracle = _GridOracle(objective=objective, max_trials=max_trials, seed=seed,
+                                 **tuner_options)
+            cls = _GridTuner
         elif tuner == "bayesian":
             oracle = _BayesianOracle(objective=objective, max_trials=max_trials, seed=seed,
                                      **tuner_options)
@@ -729,11 +711,13 @@ def results_table(project_dir):
             row[key] = None if value is None else float(value)
         extra_path = os.path.join(project_dir, entry, TRIAL_FILE)
         row["wall_time_seconds"] = None
+        row["cpu_seconds"] = None
         row["tuner_id"] = None
         if os.path.exists(extra_path):
             with open(extra_path) as f:
                 extra = json.load(f)
             row["wall_time_seconds"] = extra.get("wall_time_seconds")
+            row["cpu_seconds"] = extra.get("cpu_seconds")
             row["tuner_id"] = extra.get("tuner_id")
         if trial.status in ("FAILED", "INVALID") and trial.message:
             row["message"] = _last_line(trial.message)
@@ -743,7 +727,7 @@ def results_table(project_dir):
 
 def _columns(table):
     first = ["trial_id", "status", "score", "best_step", "model", "weight"]
-    last = ["wall_time_seconds", "tuner_id", "message"]
+    last = ["wall_time_seconds", "cpu_seconds", "tuner_id", "message"]
     seen = []
     for row in table:
         for key in row:
@@ -887,17 +871,19 @@ def _current_role():
 def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_discrete_mig",
            max_trials=10, directory="tuning", project_name=None, overwrite=False, seed=0,
            tuner_options=None, verbose=0, role=None, oracle_ip=None, oracle_port=None,
-           tuner_id=None, **hypermodel_kwargs):
+           tuner_id=None, load_best_model=True, **hypermodel_kwargs):
     """Searches β, latent size and learning rate of a kerasdis objective.
 
     Args:
-        model: str. A name of `kerasdis.training.MODELS`.
+        model: str. A registered model name (`kd.models.names()`).
         dataset: a kerasdis dataset or a name for `kd.data.load`.
-        tuner: `"random"`, `"bayesian"` or `"hyperband"`.
+        tuner: `"random"`, `"bayesian"`, `"hyperband"` or `"grid"` (every combination
+            of the lists of choices, in declaration order: beta, latent_dim,
+            learning_rate).
         objective: a name of `OBJECTIVES`. Its metric is added to the hypermodel's
             `metrics` (which default to just that metric). `"val_tradeoff"` needs
             `reconstruction_budget=` (see `TradeoffScore`).
-        max_trials: int. Number of trials (hyperband: a cap, None for no cap).
+        max_trials: int. Number of trials (hyperband, grid: a cap, None for no cap).
         directory, project_name: the search lives in `directory/project_name`
             (default name: `"<model>-<tuner>"`).
         overwrite: bool. Start over instead of resuming the search in that directory.
@@ -911,6 +897,9 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
             environment's KERASTUNER_ORACLE_* if set).
         tuner_id: this process's id (chief: default `"chief"`, must contain
             "chief"; worker: default `"worker-<host>-<pid>"`, unique per worker).
+        load_best_model: bool. Reload the best trial's checkpoint into
+            `result.best_model`. False leaves it None, so a search whose checkpoints
+            were not kept (only its trial files) still reports. Defaults to `True`.
         **hypermodel_kwargs: for `DisentanglementHyperModel` (`beta`, `latent_dim`,
             `learning_rate`, `steps_per_epoch`, `epochs`, `batch_size`, `metrics`,
             `metric_options`, `beta_annealing_steps`, ...).
@@ -982,7 +971,8 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
         if best:
             best_id = best[0].trial_id
             best_hps = dict(best[0].hyperparameters.values)
-            best_model = kt.load_model(best[0])
+            if load_best_model:
+                best_model = kt.load_model(best[0])
         summary = {"objective": objective, "direction": OBJECTIVES[objective].direction,
                    "best_trial_id": best_id, "best_hyperparameters": best_hps,
                    "settings": settings}

@@ -14,6 +14,8 @@ which moves continuous scores by ~1e-6 and accuracies by a vote or two.
 import json
 import os
 
+from kerasdis import progress
+
 MATCH_TOLERANCE = 1e-3
 
 
@@ -30,7 +32,9 @@ def add_parser(subparsers):
     train.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
     train.add_argument("--resume", action="store_true")
     train.add_argument("--overwrite", action="store_true")
-    train.add_argument("--verbose", type=int, default=1)
+    train.add_argument("--verbose", type=int, default=None,
+                       help="Keras fit verbosity (default: a progress bar on a terminal, one "
+                            "line per checkpoint otherwise)")
     train.set_defaults(func=cmd_train)
     evaluate = zoo_sub.add_parser("evaluate", help="re-measure an entry's scores")
     evaluate.add_argument("name")
@@ -78,7 +82,7 @@ def cmd_train(args):
         recipe = {**recipe, "steps": args.steps}
     out = args.out or os.path.join("zoo_runs", args.name)
     _, summary = training.train(recipe, out, resume=args.resume, overwrite=args.overwrite,
-                                verbose=args.verbose)
+                                verbose=progress.fit_verbose(args.verbose))
     print(f"trained {summary['steps']} steps in {summary['wall_time_seconds']:.0f} s into {out}")
     return 0
 
@@ -103,7 +107,7 @@ def compare_scores(recorded, measured, tolerance=MATCH_TOLERANCE):
 
 def cmd_evaluate(args):
     from kerasdis import data, metrics, zoo
-    from kerasdis.cli import score_table
+    from kerasdis.workflows import describe_cost, score_table
     from kerasdis.io import write_json
 
     info = zoo.info(args.name)
@@ -119,8 +123,10 @@ def cmd_evaluate(args):
         names = [n for n in recorded if n in metrics.names()]
     model = zoo.load(args.name)
     seed = info.get("evaluation_seed", 0) or 0
-    results = metrics.evaluate(model, data.load(info.get("dataset") or "dsprites"),
-                               metrics=names, seed=seed)
+    dataset = data.load(info.get("dataset") or "dsprites")
+    print(describe_cost(model, dataset, names, cheaper="--metrics NAME,... re-measures fewer"),
+          flush=True)
+    results = metrics.evaluate(model, dataset, metrics=names, seed=seed)
     print(score_table({"recorded": recorded, "measured": results}))
     if args.output:
         write_json(args.output, results)

@@ -6,7 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-import kerasdis  # noqa: F401  (first to import TensorFlow, as in users' programs: see kerasdis/backend.py)
+import kerasdis  # noqa: F401  (sets the environment TensorFlow reads at its first import: kerasdis/backend.py)
 
 
 def squares(n, seed=0, size=64):

@@ -69,7 +69,9 @@ def test_errors_exit_non_zero(tmp_path, capsys):
         cli.main(["train", "--model", "gan", "--out", str(tmp_path / "x")])
     assert error.value.code == 2
     assert "beta_tcvae" in capsys.readouterr().err  # lists the valid models
-    assert cli.main([*TINY_TRAIN, "--dataset", "mnist", "--out", str(tmp_path / "y")]) == 1
+    with pytest.raises(SystemExit) as error:  # an argument error, before any work
+        cli.main([*TINY_TRAIN, "--dataset", "mnist", "--out", str(tmp_path / "y")])
+    assert error.value.code == 2
     assert "dsprites" in capsys.readouterr().err
     assert cli.main(["evaluate", str(tmp_path / "missing.keras")]) == 1
     assert cli.main(["evaluate", "no_such_entry"]) == 1

@@ -21,7 +21,7 @@ import pytest
 
 import kerasdis as kd
 from kerasdis import tuning
-from kerasdis import tune_cli
+from kerasdis import cli, tune_cli
 
 # dSprites (conv model, the processes' searches): sample-based protocols, no grid encoding.
 CHEAP = {"discrete_mig": {"num_train": 500}, "mig": {"subsample": 1000, "num_samples": 1000}}
@@ -309,10 +309,10 @@ def test_reload_trusts_the_trial_files(random_search, small, tmp_path):
 
 @pytest.mark.bad_input
 def test_cli_reports_bad_input(tmp_path, capsys):
-    code = tune_cli.main(["tune", "--out", str(tmp_path / "s"), "--objective", "val_nope"])
+    code = cli.main(["tune", "--out", str(tmp_path / "s"), "--objective", "val_nope"])
     assert code == 1
     assert "objective" in capsys.readouterr().err
-    code = tune_cli.main(["tune", "--out", str(tmp_path / "s"), "--latent-dim", "4", "5", "6"])
+    code = cli.main(["tune", "--out", str(tmp_path / "s"), "--latent-dim", "4", "5", "6"])
     assert code == 1
     assert "--latent-dim" in capsys.readouterr().err
 
@@ -338,7 +338,7 @@ def test_cli_arguments_map_to_search(tmp_path):
 
 # ------------------------------------------------------ processes: resume, distributed
 def cli_command(out, max_trials, *extra):
-    return [sys.executable, "-m", "kerasdis.tune_cli", "tune", "--model", "beta_vae",
+    return [sys.executable, "-m", "kerasdis.cli", "tune", "--model", "beta_vae",
             "--dataset", "dsprites", "--tuner", "random", "--max-trials", str(max_trials),
             "--objective", "val_discrete_mig", "--beta", "1", "8", "--latent-dim", "3", "6",
             "--steps-per-epoch", "3", "--epochs", "1", "--batch-size", "8",

@@ -10,21 +10,20 @@ train = ds.as_dataset(batch_size=64)     # tf.data of float32 [64, 64, 64, 1]
 datasets share the `GroundTruthDataset` interface.
 """
 
-from kerasdis.data.arrays import ArrayDataset, from_arrays
-from kerasdis.data.base import GroundTruthDataset
-from kerasdis.data.dsprites import ColorDSprites, DSprites, NoisyDSprites
-from kerasdis.data.registry import load, names
-from kerasdis.data.weak_supervision import sample_single_factor_batch, single_factor_batches
+from kerasdis import _lazy
 
-__all__ = [
-    "ArrayDataset",
-    "ColorDSprites",
-    "DSprites",
-    "GroundTruthDataset",
-    "NoisyDSprites",
-    "from_arrays",
-    "load",
-    "names",
-    "sample_single_factor_batch",
-    "single_factor_batches",
-]
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, {
+    "ArrayDataset": ".arrays",
+    "from_arrays": ".arrays",
+    "GroundTruthDataset": ".base",
+    "ColorDSprites": ".dsprites",
+    "DSprites": ".dsprites",
+    "NoisyDSprites": ".dsprites",
+    "load": ".registry",
+    "names": ".registry",
+    "paired_batches": ".weak_supervision",
+    "sample_pairs": ".weak_supervision",
+    "sample_single_factor_batch": ".weak_supervision",
+    "single_factor_batches": ".weak_supervision",
+    "training_batches": ".streams",
+})

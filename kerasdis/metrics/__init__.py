@@ -21,53 +21,43 @@ ground-truth dataset:
 - `evaluate(representation, ds, metrics=None, seed=0)`: all of them, sharing one
   encoding of the factor grid; JSON-serialisable. `names()` lists the metric names.
 
+Model selection without labels (several models, images only):
+
+- `udr(models, images_or_dataset)`: Unsupervised Disentanglement Ranking (Duan et al.
+  2020), from the similarity of the models' informative latents.
+
 Each module's docstring states its protocol and any deviation from the reference
 implementation. `encode_grid(representation, ds)` builds the `GridCodes` cache that
-the protocols accept as `codes=`.
+the protocols accept as `codes=`. What kerasdis knows about each metric (its
+primary score, direction, what it needs) is in `kerasdis.metrics.registry`.
+
+The names below are imported on first use, so `kerasdis.metrics.registry` (and the
+`kerasdis` command's checks) need no TensorFlow.
 """
 
-from kerasdis.metrics.beta_vae import beta_vae_score
-from kerasdis.metrics.dci import dci
-from kerasdis.metrics.discrete_mig import discrete_mig, sampled_discrete_mig
-from kerasdis.metrics.elbo import elbo_decomposition
-from kerasdis.metrics.evaluate import evaluate, names
-from kerasdis.metrics.factor_vae import factor_vae_score
-from kerasdis.metrics.mig import mig
-from kerasdis.metrics.modularity_explicitness import modularity_explicitness
-from kerasdis.metrics.representation import (
-    GridCodes,
-    encode_grid,
-    is_model,
-    representation_function,
-    sample_codes,
-)
-from kerasdis.metrics.sap import sap
-from kerasdis.metrics.unsupervised import (
-    gaussian_total_correlation,
-    gaussian_wasserstein_correlation,
-    mutual_info_pairwise,
-    unsupervised_scores,
-)
+from kerasdis import _lazy
+from kerasdis.metrics.registry import names
 
-__all__ = [
-    "GridCodes",
-    "beta_vae_score",
-    "dci",
-    "discrete_mig",
-    "elbo_decomposition",
-    "encode_grid",
-    "evaluate",
-    "factor_vae_score",
-    "gaussian_total_correlation",
-    "gaussian_wasserstein_correlation",
-    "is_model",
-    "mig",
-    "modularity_explicitness",
-    "mutual_info_pairwise",
-    "names",
-    "representation_function",
-    "sample_codes",
-    "sampled_discrete_mig",
-    "sap",
-    "unsupervised_scores",
-]
+__getattr__, __dir__, _functions = _lazy.attach(__name__, {
+    "beta_vae_score": ".beta_vae",
+    "dci": ".dci",
+    "discrete_mig": ".discrete_mig",
+    "sampled_discrete_mig": ".discrete_mig",
+    "elbo_decomposition": ".elbo",
+    "evaluate": ".evaluate",
+    "factor_vae_score": ".factor_vae",
+    "mig": ".mig",
+    "modularity_explicitness": ".modularity_explicitness",
+    "GridCodes": ".representation",
+    "encode_grid": ".representation",
+    "is_model": ".representation",
+    "representation_function": ".representation",
+    "sample_codes": ".representation",
+    "sap": ".sap",
+    "udr": ".udr",
+    "gaussian_total_correlation": ".unsupervised",
+    "gaussian_wasserstein_correlation": ".unsupervised",
+    "mutual_info_pairwise": ".unsupervised",
+    "unsupervised_scores": ".unsupervised",
+})
+__all__ = [*_functions, "names"]

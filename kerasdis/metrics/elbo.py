@@ -29,10 +29,10 @@ so `index_code_mi + total_correlation + dimwise_kl == kl` up to round-off.
 `log N` (9.2 nats for 10,000): compare models at the same `num_images`.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasdis import progress
 from kerasdis.metrics import _mixture
 from kerasdis.metrics import representation as rep
 from kerasdis.metrics._validation import as_rng, check_positive_int, seed_value
@@ -80,7 +80,7 @@ def elbo_decomposition(model, ds, num_images=DEFAULT_NUM_IMAGES, num_samples=Non
     s = n if num_samples is None else min(check_positive_int("num_samples", num_samples), n)
 
     means, log_vars, zs, log_px = [], [], [], []
-    progbar = keras.utils.Progbar(n + s, verbose=verbose) if verbose else None
+    progbar = progress.bar(n + s, verbose=verbose) if verbose else None
     for start in range(0, n, batch_size):
         x = np.asarray(ds.images_at(indices[start:start + batch_size]), dtype=np.float32)
         mean, lv = encode(x)

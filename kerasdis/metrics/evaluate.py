@@ -20,8 +20,10 @@ import time
 import numpy as np
 
 from kerasdis.io import jsonable
+from kerasdis.metrics import registry
 from kerasdis.metrics import representation as rep
-from kerasdis.metrics.beta_vae import beta_vae_score
+from kerasdis.metrics.beta_vae import PROTOCOL_DEFAULTS as BETA_VAE_PROTOCOLS
+from kerasdis.metrics.beta_vae import beta_vae_score, protocol_params
 from kerasdis.metrics.dci import dci
 from kerasdis.metrics.discrete_mig import discrete_mig
 from kerasdis.metrics.elbo import DEFAULT_NUM_IMAGES, elbo_decomposition
@@ -31,12 +33,9 @@ from kerasdis.metrics.modularity_explicitness import modularity_explicitness
 from kerasdis.metrics.sap import sap
 from kerasdis.metrics.unsupervised import unsupervised_scores
 
-_ORDER = (
-    "mig", "discrete_mig", "beta_vae", "factor_vae", "dci", "sap",
-    "modularity_explicitness", "unsupervised", "elbo",
-)
-MODEL_ONLY = frozenset({"mig", "elbo"})
-NO_FACTORS = frozenset({"elbo"})
+_ORDER = registry.names()
+MODEL_ONLY = frozenset(n for n, spec in registry.METRICS.items() if spec.needs_model)
+NO_FACTORS = frozenset(n for n, spec in registry.METRICS.items() if not spec.needs_factors)
 _CODE_BASED = frozenset({"discrete_mig", "dci", "sap", "modularity_explicitness", "unsupervised"})
 _TRAIN_TEST = frozenset({"dci", "sap", "modularity_explicitness"})
 
@@ -45,7 +44,7 @@ DEFAULTS = {
     "mig": {"num_samples": DEFAULT_NUM_SAMPLES, "subsample": None, "include_factors": None,
             "estimator": "chen"},
     "discrete_mig": {"num_train": 10_000, "num_bins": 20},
-    "beta_vae": {"num_train": 10_000, "num_eval": 5_000, "batch_size": 64},
+    "beta_vae": {"protocol": "dlib", **BETA_VAE_PROTOCOLS["dlib"]},
     "factor_vae": {"num_train": 10_000, "num_eval": 5_000, "num_variance_estimate": 10_000,
                    "batch_size": 64, "prune_threshold": 0.05},
     "dci": {"num_train": 10_000, "num_test": 5_000, "classifier": "gbt"},
@@ -59,6 +58,15 @@ DEFAULTS = {
 def names():
     """Names of the metrics known to `evaluate`."""
     return _ORDER
+
+
+def option_names(name):
+    """The parameters `options[name]` accepts: `DEFAULTS[name]`, and for "beta_vae"
+    those of every protocol (`kerasdis.metrics.beta_vae.PROTOCOL_DEFAULTS`)."""
+    known = set(DEFAULTS[name])
+    if name == "beta_vae":
+        known = known.union(*BETA_VAE_PROTOCOLS.values())
+    return known
 
 
 def _resolve(metrics, model, has_factors, ds):
@@ -93,6 +101,101 @@ def _resolve(metrics, model, has_factors, ds):
     return run, skipped
 
 
+def _metric_params(run, options):
+    """The parameters of each metric in `run`: its defaults updated by `options`."""
+    options = dict(options or {})
+    params = {}
+    for name, opts in options.items():
+        if name not in DEFAULTS:
+            raise ValueError(
+                f"`options`: unknown metric {name!r}; valid names are {', '.join(names())}."
+            )
+        known = option_names(name)
+        unknown = set(opts) - known
+        if unknown:
+            raise ValueError(
+                f"`options[{name!r}]`: unknown parameters {sorted(unknown)}; known: "
+                f"{sorted(known)}."
+            )
+        if name == "beta_vae":  # unknown protocol, or a parameter of the other one
+            opts = dict(opts)
+            try:
+                protocol_params(opts.pop("protocol", DEFAULTS[name]["protocol"]), **opts)
+            except ValueError as error:
+                raise ValueError(f"`options['beta_vae']`: {error}") from None
+    for name in run:
+        if name == "beta_vae":  # the chosen protocol's defaults, then the options
+            opts = dict(options.get(name, {}))
+            protocol = opts.pop("protocol", DEFAULTS[name]["protocol"])
+            params[name] = {"protocol": protocol, **protocol_params(protocol, **opts)}
+        else:
+            params[name] = {**DEFAULTS[name], **options.get(name, {})}
+    return params
+
+
+def _images_needed(run, params, size):
+    """Images the protocols of `run` would encode that a grid cache can serve (MIG
+    on the whole grid counts the grid; MIG on a subsample and the ELBO do not)."""
+    needed = 0
+    for name in run:
+        p = params[name]
+        if name == "beta_vae":
+            needed += 2 * p["batch_size"] * (p["num_train"] + p["num_eval"])
+        elif name == "factor_vae":
+            needed += p["num_variance_estimate"] + p["batch_size"] * (
+                p["num_train"] + p["num_eval"])
+        elif name == "mig" and p["subsample"] is None:
+            needed += size
+        elif name in _CODE_BASED:
+            needed += p["num_train"] + p.get("num_test", 0)
+    return needed
+
+
+def cost(representation, ds, metrics=None, options=None, encode_grid=True,
+         batch_size=rep.DEFAULT_BATCH_SIZE, timing_images=512):
+    """What `evaluate` with these arguments would run, and about how long it would
+    take on this machine.
+
+    The estimate times the encoder on `timing_images` images of `ds` (after one
+    untimed call that builds it) and multiplies by the number of images the
+    protocols encode: the factor grid once when `evaluate` would encode it, else
+    every sampled image. The metrics' own computations (classifiers, the MIG
+    estimator over its samples) come on top.
+
+    Returns:
+        dict: `metrics` (what runs), `skipped`, `params` (each metric's protocol),
+        `images` (to encode), `grid` (whether the grid is encoded once),
+        `images_per_second` and `seconds` (the encoding estimate).
+    """
+    model = rep.is_model(representation)
+    sizes = getattr(ds, "factor_sizes", None)
+    has_factors = sizes is not None and len(sizes) > 0
+    run, skipped = _resolve(metrics, model, has_factors, ds)
+    params = _metric_params(run, options)
+    size = rep.grid_size(ds) if has_factors else None
+    images = _images_needed(run, params, size) if size is not None else sum(
+        params[n].get("num_images", 0) for n in run)
+    grid = bool(encode_grid and size is not None and run and (
+        encode_grid == "always" or (size <= rep.MAX_GRID_SIZE and images >= size and (
+            not rep.is_stochastic(ds) or "mig" in run))))
+    if grid:
+        images = size
+    for name in run:  # encoded apart from the grid cache
+        if name == "mig" and params[name]["subsample"] is not None:
+            images += params[name]["subsample"]
+        elif name == "elbo":
+            images += params[name]["num_images"]
+    encode = rep.representation_function(representation, batch_size)
+    indices = np.random.default_rng(0).integers(0, ds.num_examples, timing_images)
+    x = ds.images_at(indices)
+    encode(x[: min(len(x), batch_size)])
+    start = time.perf_counter()
+    encode(x)
+    rate = len(x) / max(time.perf_counter() - start, 1e-9)
+    return {"metrics": run, "skipped": skipped, "params": params, "images": int(images),
+            "grid": grid, "images_per_second": rate, "seconds": images / rate}
+
+
 def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=True, codes=None,
              batch_size=rep.DEFAULT_BATCH_SIZE, options=None):
     """Runs disentanglement metrics by name and returns a JSON-serialisable dict.
@@ -113,6 +216,9 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
         batch_size: int. Encoder batch size.
         options: `{metric name: {parameter: value}}` overriding `DEFAULTS`, e.g.
             `{"beta_vae": {"num_train": 1000}, "mig": {"subsample": 20_000}}`.
+            `{"beta_vae": {"protocol": "higgins2017"}}` scores with the β-VAE paper's
+            classifier; the parameters it does not set take that protocol's defaults
+            (`kerasdis.metrics.beta_vae.PROTOCOL_DEFAULTS`), not the "dlib" ones.
 
     Returns:
         `{metric name: {score: value}, ..., "protocol": {...}}`. The protocol entry
@@ -138,21 +244,7 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
     has_factors = sizes is not None and len(sizes) > 0
     run, skipped = _resolve(metrics, model, has_factors, ds)
 
-    options = dict(options or {})
-    params = {}
-    for name, opts in options.items():
-        if name not in DEFAULTS:
-            raise ValueError(
-                f"`options`: unknown metric {name!r}; valid names are {', '.join(names())}."
-            )
-        unknown = set(opts) - set(DEFAULTS[name])
-        if unknown:
-            raise ValueError(
-                f"`options[{name!r}]`: unknown parameters {sorted(unknown)}; known: "
-                f"{sorted(DEFAULTS[name])}."
-            )
-    for name in run:
-        params[name] = {**DEFAULTS[name], **options.get(name, {})}
+    params = _metric_params(run, options)
 
     # One grid encoding for everything, when worthwhile.
     grid = codes
@@ -162,18 +254,7 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
         grid.check_dataset(ds)
     size = rep.grid_size(ds) if has_factors else None
     if grid is None and encode_grid and size is not None and run:
-        needed = 0
-        for name in run:
-            p = params[name]
-            if name == "beta_vae":
-                needed += 2 * p["batch_size"] * (p["num_train"] + p["num_eval"])
-            elif name == "factor_vae":
-                needed += p["num_variance_estimate"] + p["batch_size"] * (
-                    p["num_train"] + p["num_eval"])
-            elif name == "mig" and p["subsample"] is None:
-                needed += size
-            elif name in _CODE_BASED:
-                needed += p["num_train"] + p.get("num_test", 0)
+        needed = _images_needed(run, params, size)
         wanted = encode_grid == "always" or (
             size <= rep.MAX_GRID_SIZE and needed >= size
             and (not rep.is_stochastic(ds) or "mig" in run))

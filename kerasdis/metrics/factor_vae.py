@@ -18,9 +18,9 @@ active both accuracies are 0.
 the total number of dimensions here by mistake; its accuracies are the same).
 """
 
-import keras
 import numpy as np
 
+from kerasdis import progress
 from kerasdis.metrics import representation as rep
 from kerasdis.metrics._validation import as_rng, check_positive_int
 
@@ -89,7 +89,7 @@ def factor_vae_score(representation, ds, num_train=10_000, num_eval=5_000,
     active = np.sqrt(global_var) >= prune_threshold
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
-    progbar = keras.utils.Progbar(num_train + num_eval, verbose=verbose) if verbose else None
+    progbar = progress.bar(num_train + num_eval, verbose=verbose) if verbose else None
     train_votes = _votes(source, num_train, batch_size, rng, noise_rng, global_var, active,
                          progbar, 0)
     eval_votes = _votes(source, num_eval, batch_size, rng, noise_rng, global_var, active,

@@ -46,9 +46,9 @@ marginal's, which cancels most of the noise). The cost is about
 `num_samples >= N` both estimators use every sample and agree exactly.
 """
 
-import keras
 import numpy as np
 
+from kerasdis import progress
 from kerasdis.metrics import _mixture
 from kerasdis.metrics import representation as rep
 from kerasdis.metrics._validation import as_rng, check_positive_int, seed_value
@@ -134,7 +134,7 @@ def posterior_set(model, ds, subsample=None, seed=0, codes=None, batch_size=1024
         )
     encode = rep.posterior_function(model, batch_size)
     means, log_vars = [], []
-    progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="image") if verbose else None
+    progbar = progress.bar(n, verbose=verbose, unit_name="image") if verbose else None
     for start in range(0, n, batch_size):
         mean, lv = encode(ds.images_at(indices[start:start + batch_size]))
         means.append(mean)
@@ -207,7 +207,7 @@ def mig(model, ds, include_factors=None, exclude_factors=None, num_samples=DEFAU
         total = s + sum(min(num_samples, len(idx)) for _, splits, _ in groups for idx in splits)
     else:
         total = s * (1 + len(groups))
-    progbar = keras.utils.Progbar(total, verbose=verbose, unit_name="sample") if verbose else None
+    progbar = progress.bar(total, verbose=verbose, unit_name="sample") if verbose else None
 
     sample_idx = rng.choice(n, size=s, replace=False)
     log_q = _mixture.log_mixture_marginals(z[sample_idx], means, log_vars, progbar, 0)

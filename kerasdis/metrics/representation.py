@@ -22,9 +22,9 @@ kd.metrics.mig(model, ds, codes=grid)
 ```
 """
 
-import keras
 import numpy as np
 
+from kerasdis import progress
 from kerasdis.metrics._validation import as_rng, check_positive_int
 
 # Largest grid `encode_grid=True` encodes on its own (dSprites: 737,280).
@@ -325,7 +325,7 @@ def encode_grid(representation, ds, batch_size=DEFAULT_GRID_BATCH_SIZE, verbose=
         encode = posterior_function(representation, batch_size)
     else:
         encode = representation_function(representation, batch_size)
-    progbar = keras.utils.Progbar(size, verbose=verbose, unit_name="image") if verbose else None
+    progbar = progress.bar(size, verbose=verbose, unit_name="image") if verbose else None
     means = lvs = None
     for start in range(0, size, batch_size):
         stop = min(size, start + batch_size)

@@ -15,8 +15,10 @@ import keras
 import tensorflow as tf
 
 from kerasdis.models.base import GaussianLatentVAE, check_non_negative, check_positive_int
+from kerasdis.models.registry import register
 
 
+@register("annealed_vae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class AnnealedVAE(GaussianLatentVAE):
     """β-VAE with controlled capacity increase (Burgess et al. 2018, Eq. 8).
@@ -35,6 +37,16 @@ class AnnealedVAE(GaussianLatentVAE):
             Defaults to `100_000`.
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
+
+    searched_weight = "gamma"
+    searched_range = (200.0, 2000.0)
+    annealed_variable = "gamma"
+
+    @classmethod
+    def run_args(cls, total_steps):
+        # The capacity reaches its maximum at the end of the run.
+        return {"capacity_steps": int(total_steps)}
+
 
     loss_term_names = ("loss", "reconstruction", "kl", "capacity")
 

@@ -18,6 +18,8 @@ import tensorflow_probability as tfp
 from kerasdis import distribute
 from kerasdis import losses
 from kerasdis import networks
+from kerasdis import preset as preset_files
+from kerasdis.models import registry
 
 tfd = tfp.distributions
 
@@ -115,8 +117,64 @@ class TwoOptimizersMixin:
         self.discriminator_optimizer.build(discriminator_variables)
 
 
+class ModelTraits:
+    """What kerasdis needs to know about a registered model, as class attributes.
+
+    Training, tuning, the zoo and the command line read these instead of keeping
+    per-model tables; a subclass overrides what differs (see
+    `kerasdis.models.registry`).
+
+    Attributes:
+        registered_name: the registry name (set by `kd.models.register`).
+        training_data: what a training step consumes: `"images"` (image batches),
+            `"single_factor"` (`(images, k)` batches where only factor k varies,
+            `kerasdis.data.single_factor_batches`), `"pairs"` (`(x1, x2)` batches of
+            pairs that differ in a few factors, `kerasdis.data.paired_batches`).
+            `training_batches` returns that stream.
+        searched_weight: the constructor argument a tuner searches as `"beta"` (the
+            objective's weight), or None if the objective has none.
+        searched_range: `(lo, hi)`, the default search range of that weight.
+        annealed_variable: the non-trainable variable `WeightAnnealing` can warm
+            up, or None when the weight is a constant.
+        min_batch_size: the smallest batch the objective's estimators accept.
+        tunable: False when a tuner cannot search the model; `untunable_reason` says why.
+        uses_learning_rate: False when the model's `compile()` sets its own optimizers.
+    """
+
+    registered_name = None
+    training_data = "images"
+    searched_weight = None
+    searched_range = None
+    annealed_variable = None
+    min_batch_size = 1
+    tunable = True
+    untunable_reason = None
+    uses_learning_rate = True
+
+    @classmethod
+    def dataset_args(cls, dataset):
+        """Constructor arguments that follow from the training dataset."""
+        return {"input_shape": tuple(dataset.observation_shape)}
+
+    @classmethod
+    def run_args(cls, total_steps):
+        """Constructor defaults that follow from the length of a run (or a trial)."""
+        return {}
+
+    def training_batches(self, dataset, batch_size, seed, first_step=0):
+        """The `tf.data` stream a run of this model trains on; batch s is a function of
+        `(seed, s)`, so a resumed run sees the batches it would have seen."""
+        from kerasdis.data.streams import training_batches
+
+        return training_batches(dataset, batch_size, seed, first_step=first_step)
+
+    def compile_for_recipe(self, learning_rate):
+        """Compiles with the recipe's Adam learning rate (the kerasdis recipes' optimizer)."""
+        self.compile(optimizer=keras.optimizers.Adam(learning_rate))
+
+
 @keras.saving.register_keras_serializable(package="kerasdis")
-class GaussianLatentVAE(LossTrackersMixin, keras.Model):
+class GaussianLatentVAE(ModelTraits, LossTrackersMixin, keras.Model):
     """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
 
     Loss (per image, batch mean): `reconstruction + beta * kl`. Subclasses add
@@ -375,15 +433,12 @@ class GaussianLatentVAE(LossTrackersMixin, keras.Model):
 
         The weights' sha256 is verified; the loaded model must be an instance of `cls`.
         """
-        from kerasdis import zoo
-
-        return zoo.load(preset, expected_class=cls)
+        registry.load_builtins()  # a preset may hold any kerasdis model class
+        return preset_files.load(preset, expected_class=cls)
 
     def save_to_preset(self, preset_dir, metadata=None, overwrite=False):
         """Writes a preset directory (`config.json`, `model.weights.h5`, `metadata.json`)."""
-        from kerasdis import zoo
-
-        return zoo.save_to_preset(self, preset_dir, metadata=metadata, overwrite=overwrite)
+        return preset_files.save_to_preset(self, preset_dir, metadata=metadata, overwrite=overwrite)
 
     def get_config(self):
         config = super().get_config()

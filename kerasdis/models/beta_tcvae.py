@@ -16,8 +16,10 @@ import keras
 
 from kerasdis import losses
 from kerasdis.models.base import GaussianLatentVAE, check_non_negative, check_positive_int
+from kerasdis.models.registry import register
 
 
+@register("beta_tcvae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class BetaTCVAE(GaussianLatentVAE):
     """β-TCVAE (Chen et al. 2018, Eq. 4) with the MWS or MSS estimator.
@@ -39,6 +41,17 @@ class BetaTCVAE(GaussianLatentVAE):
         gamma: float. Weight of the dimension-wise KL. Defaults to `1.0`.
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
+
+    searched_weight = "beta"
+    searched_range = (1.0, 10.0)
+    annealed_variable = "beta"
+    min_batch_size = 2
+
+    @classmethod
+    def dataset_args(cls, dataset):
+        # N of the MWS/MSS estimators is the size of the training set.
+        return {**super().dataset_args(dataset), "dataset_size": int(dataset.num_examples)}
+
 
     loss_term_names = ("loss", "reconstruction", "kl", "mi", "tc", "dwkl")
 

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from kerasdis import losses
 from kerasdis.models.base import GaussianLatentVAE, check_non_negative, check_positive_int
+from kerasdis.models.registry import register
 
 
 def default_factor_dims(num_factors, latent_dim):
@@ -91,6 +92,7 @@ def factor_of(data):
     return x, k
 
 
+@register("dcign")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class DCIGN(GaussianLatentVAE):
     """DC-IGN (Kulkarni et al. 2015): a VAE with latents clamped per single-factor batch.
@@ -127,6 +129,18 @@ class DCIGN(GaussianLatentVAE):
     model.fit(single_factor_batches(ds, 64, seed=0), steps_per_epoch=1000, epochs=10)
     ```
     """
+
+    training_data = "single_factor"
+
+    @classmethod
+    def dataset_args(cls, dataset):
+        return {**super().dataset_args(dataset), "num_factors": len(dataset.factor_sizes)}
+
+    def training_batches(self, dataset, batch_size, seed, first_step=0):
+        from kerasdis.data.weak_supervision import single_factor_batches
+
+        return single_factor_batches(dataset, batch_size, seed, first_step=first_step)
+
 
     loss_term_names = ("loss", "reconstruction", "kl", "invariance")
 

@@ -17,10 +17,12 @@ import tensorflow as tf
 
 from kerasdis import losses
 from kerasdis.models.base import GaussianLatentVAE, check_non_negative
+from kerasdis.models.registry import register
 
 VARIANTS = ("i", "ii")
 
 
+@register("dip_vae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class DIPVAE(GaussianLatentVAE):
     """DIP-VAE I or II (Kumar et al. 2018, Eq. 6-8).
@@ -38,6 +40,10 @@ class DIPVAE(GaussianLatentVAE):
             defaults, λ_d = 10·λ_od for "i" and λ_d = λ_od for "ii".
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
+
+    searched_weight = "lambda_od"
+    searched_range = (1.0, 50.0)
+
 
     loss_term_names = ("loss", "reconstruction", "kl", "dip", "dip_offdiag", "dip_diag")
 

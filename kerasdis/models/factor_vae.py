@@ -24,6 +24,7 @@ from kerasdis.models.base import (
     check_positive_int,
     unpack_images,
 )
+from kerasdis.models.registry import register
 
 
 def permute_dims(z, seed=(0, 0)):
@@ -46,6 +47,7 @@ def default_discriminator_optimizer():
     return keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
 
 
+@register("factor_vae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
     """FactorVAE (Kim & Mnih 2018, Eq. 2) with its total-correlation discriminator.
@@ -67,6 +69,12 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
         discriminator_units: int. Width of the 6 hidden layers. Defaults to `1000`.
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
+
+    searched_weight = "gamma"
+    searched_range = (10.0, 100.0)
+    annealed_variable = "gamma"
+    min_batch_size = 4
+
 
     loss_term_names = ("loss", "reconstruction", "kl", "tc", "disc_loss", "disc_accuracy")
 

@@ -47,13 +47,17 @@ from keras import layers
 
 from kerasdis import losses
 from kerasdis import networks
+from kerasdis import preset as preset_files
+from kerasdis.models import registry
 from kerasdis.models.base import (
     LossTrackersMixin,
+    ModelTraits,
     TwoOptimizersMixin,
     check_non_negative,
     check_positive_int,
     unpack_images,
 )
+from kerasdis.models.registry import register
 
 tfd = tfp.distributions
 
@@ -135,8 +139,9 @@ def build_discriminator(input_shape, num_categories, num_continuous, architectur
     return keras.Model(images, outputs, name=name)
 
 
+@register("infogan")
 @keras.saving.register_keras_serializable(package="kerasdis")
-class InfoGAN(TwoOptimizersMixin, LossTrackersMixin, keras.Model):
+class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, keras.Model):
     """InfoGAN (Chen et al. 2016) for binary images, usable as a representation.
 
     Losses (batch means, nats): `d_loss` (discriminator cross-entropy, real + fake),
@@ -197,6 +202,17 @@ class InfoGAN(TwoOptimizersMixin, LossTrackersMixin, keras.Model):
     kd.metrics.beta_vae_score(model, ds)
     ```
     """
+
+    uses_learning_rate = False
+    tunable = False
+    untunable_reason = (
+        "InfoGAN trains with the paper's two Adam optimizers (its compile() sets them) and "
+        "its latent code is num_categories + num_continuous, so neither the learning rate nor "
+        "latent_dim that a search varies applies; train it with `kerasdis train --model infogan`")
+
+    def compile_for_recipe(self, learning_rate):
+        self.compile()  # the paper's two Adams; the recipe's learning rate is not used
+
 
     def __init__(self, num_categories=3, num_continuous=5, noise_dim=10,
                  input_shape=(64, 64, 1), architecture="conv", categorical_weight=1.0,
@@ -491,15 +507,12 @@ class InfoGAN(TwoOptimizersMixin, LossTrackersMixin, keras.Model):
     @classmethod
     def from_preset(cls, preset):
         """Loads a preset (zoo name, preset directory or URL); see `kerasdis.zoo`."""
-        from kerasdis import zoo
-
-        return zoo.load(preset, expected_class=cls)
+        registry.load_builtins()  # a preset may hold any kerasdis model class
+        return preset_files.load(preset, expected_class=cls)
 
     def save_to_preset(self, preset_dir, metadata=None, overwrite=False):
         """Writes a preset directory (`config.json`, `model.weights.h5`, `metadata.json`)."""
-        from kerasdis import zoo
-
-        return zoo.save_to_preset(self, preset_dir, metadata=metadata, overwrite=overwrite)
+        return preset_files.save_to_preset(self, preset_dir, metadata=metadata, overwrite=overwrite)
 
     def get_config(self):
         config = super().get_config()

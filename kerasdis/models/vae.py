@@ -10,8 +10,10 @@
 import keras
 
 from kerasdis.models.base import GaussianLatentVAE
+from kerasdis.models.registry import register
 
 
+@register("vae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class VAE(GaussianLatentVAE):
     """Variational autoencoder (Kingma & Welling 2014), the β = 1 objective.
@@ -39,6 +41,9 @@ class VAE(GaussianLatentVAE):
     ```
     """
 
+    annealed_variable = "beta"
+
+
     def __init__(self, latent_dim=10, input_shape=(64, 64, 1), architecture="conv",
                  likelihood="bernoulli", seed=None, **kwargs):
         kwargs.pop("beta", None)
@@ -52,6 +57,7 @@ class VAE(GaussianLatentVAE):
         return config
 
 
+@register("beta_vae")
 @keras.saving.register_keras_serializable(package="kerasdis")
 class BetaVAE(GaussianLatentVAE):
     """β-VAE (Higgins et al. 2017): loss = reconstruction + β · KL (Eq. 4).
@@ -70,6 +76,11 @@ class BetaVAE(GaussianLatentVAE):
             Defaults to `"bernoulli"`.
         seed: int or None. Seed of the reparameterisation noise. Defaults to `None`.
     """
+
+    searched_weight = "beta"
+    searched_range = (1.0, 16.0)
+    annealed_variable = "beta"
+
 
     def __init__(self, latent_dim=10, beta=4.0, input_shape=(64, 64, 1), architecture="conv",
                  likelihood="bernoulli", seed=None, **kwargs):

@@ -1,0 +1,54 @@
+"""The recipe of a training run: its keys, defaults and validation.
+
+A recipe is a JSON-serialisable dict (see `kerasdis.training`). This module imports
+neither TensorFlow nor Keras, so the `kerasdis` command checks a recipe before
+TensorFlow loads.
+"""
+
+import math
+
+from kerasdis import data as kd_data
+from kerasdis import models as kd_models
+
+DEFAULT_RECIPE = {
+    "model": "beta_vae",
+    "model_args": {},
+    "dataset": "dsprites",
+    "steps": 10_000,
+    "batch_size": 64,
+    "learning_rate": 1e-4,
+    "seed": 0,
+    "checkpoint_every": 1_000,
+    "beta_annealing_steps": 0,
+    "mixed_precision": False,
+}
+
+
+
+def complete_recipe(recipe):
+    """Fills defaults and validates a recipe; returns a new dict."""
+    unknown = set(recipe) - set(DEFAULT_RECIPE)
+    if unknown:
+        raise ValueError(f"Unknown recipe keys {sorted(unknown)}; expected some of {sorted(DEFAULT_RECIPE)}.")
+    full = {**DEFAULT_RECIPE, **recipe}
+    full["model_args"] = dict(full["model_args"] or {})
+    if full["model"] not in kd_models.builtin_names():
+        kd_models.get(full["model"])  # a user's model: raises ValueError naming the registered ones
+    if full["dataset"] not in kd_data.names():
+        raise ValueError(f"`dataset` must be one of {kd_data.names()}, got {full['dataset']!r}.")
+    for key in ("steps", "batch_size", "checkpoint_every"):
+        value = full[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{key}` must be a positive integer, got {value!r}.")
+    if not isinstance(full["seed"], int) or isinstance(full["seed"], bool):
+        raise ValueError(f"`seed` must be an integer, got {full['seed']!r}.")
+    lr = full["learning_rate"]
+    if not isinstance(lr, (int, float)) or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"`learning_rate` must be a positive number, got {lr!r}.")
+    if not isinstance(full["beta_annealing_steps"], int) or full["beta_annealing_steps"] < 0:
+        raise ValueError(
+            f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
+        )
+    if not isinstance(full["mixed_precision"], bool):
+        raise ValueError(f"`mixed_precision` must be true or false, got {full['mixed_precision']!r}.")
+    return full

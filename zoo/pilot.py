@@ -1,0 +1,298 @@
+"""Pilot study of the zoo's recipes: short trials run by `kd.tuning.search`.
+
+Every disentangling dSprites entry of the zoo is trained at full length (about ten
+CPU-hours) only with a recipe that short trials have short-listed. This command runs
+those trials as keras-tuner grid searches and writes what they measured:
+
+    python zoo/pilot.py beta_tcvae --threads 1     # run (or resume) that objective's pilot
+    python zoo/pilot.py --report                   # zoo/pilots/README.md and the plots
+
+Each objective's pilot has three stages, run in order; each stage is one grid search
+per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
+stopped (a trial interrupted mid-way is run again):
+
+1. `weight`: the objective's weight over the published sweep (β-VAE β ∈ {2, 4, 8, 16};
+   β-TCVAE β ∈ {2, 4, 6, 10}, MSS; FactorVAE γ ∈ {10, 30, 50, 100}; the VAE has no
+   weight) with Adam 5e-4, on the conv network of Locatello et al. (2019) at batch 64
+   and at batch 256.
+2. `learning_rate`: Adam 1e-4 and 1e-3 on the two best (batch, weight) pairs of
+   stage 1; the other pairs are pruned.
+3. `mlp`: the fully connected network of Chen et al. (2018) at their batch 2,048 and
+   Adam 1e-3, at the two best weights of stage 1.
+
+Trials compare recipes at equal cost: each sees `IMAGES_PER_TRIAL` images (16,000
+steps at batch 64, 4,000 at 256, 500 at 2,048; the two networks train at about the
+same images/s on CPU) and is scored four times, at each quarter, by the entry's own
+target metric on a cheap protocol (`PILOT_METRICS`) plus discrete MIG, which every
+entry is compared on. A stage whose predecessor has not finished is skipped.
+Wall time and process CPU time of every trial are recorded by `kd.tuning`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUNS = os.path.join(HERE, "pilots", "runs")
+REPORT = os.path.join(HERE, "pilots")
+
+IMAGES_PER_TRIAL = 1_024_000
+EVALUATIONS = 4
+BASE_LEARNING_RATE = 5e-4
+
+WEIGHTS = {
+    "vae": None,
+    "beta_vae": [2.0, 4.0, 8.0, 16.0],
+    "beta_tcvae": [2.0, 4.0, 6.0, 10.0],
+    "factor_vae": [10.0, 30.0, 50.0, 100.0],
+}
+MODEL_ARGS = {"beta_tcvae": {"estimator": "mss"}}
+
+# The entry's target metric (the tuner's objective) on a cheap protocol.
+TARGET = {
+    "vae": "discrete_mig",
+    "beta_vae": "beta_vae",
+    "beta_tcvae": "mig",
+    "factor_vae": "factor_vae",
+}
+PILOT_METRICS = {
+    "beta_vae": {"num_train": 1_000, "num_eval": 500},
+    "factor_vae": {"num_train": 1_000, "num_eval": 500, "num_variance_estimate": 5_000},
+    "mig": {"subsample": 20_000},
+    "discrete_mig": {"num_train": 10_000},
+}
+
+# Network arms: (name, architecture, batch size).
+CONV_ARMS = [("conv-b64", "conv", 64), ("conv-b256", "conv", 256)]
+MLP_ARM = ("mlp-b2048", "mlp", 2048)
+KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
+
+
+def project_dir(objective, stage, arm):
+    return os.path.join(RUNS, objective, f"{stage}-{arm}")
+
+
+def completed_trials(path):
+    """The completed trials of the search in `path` (trial files only)."""
+    from kerasdis import tuning
+
+    return [r for r in tuning.results_table(path) if r["status"] == "COMPLETED"]
+
+
+def stage_one_ranking(objective):
+    """(score, arm, architecture, batch, weight) of stage 1, best first; None if unfinished."""
+    weights = WEIGHTS[objective]
+    expected = len(weights) if weights else 1
+    ranking = []
+    for arm, architecture, batch in CONV_ARMS:
+        rows = completed_trials(project_dir(objective, "weight", arm))
+        if len(rows) < expected:
+            return None
+        for row in rows:
+            ranking.append((row["score"], arm, architecture, batch, row.get("beta")))
+    return sorted(ranking, key=lambda r: -r[0])
+
+
+def plan(objective):
+    """The searches of `objective`'s pilot that can run now, in order, as dicts."""
+    weights = WEIGHTS[objective]
+    searches = [dict(stage="weight", arm=arm, architecture=architecture, batch_size=batch,
+                     beta=weights, learning_rate=[BASE_LEARNING_RATE])
+                for arm, architecture, batch in CONV_ARMS]
+    ranking = stage_one_ranking(objective)
+    if ranking is None:
+        return searches
+    best = ranking[:KEEP]
+    for _, arm, architecture, batch in {(None, *r[1:4]) for r in best}:
+        betas = sorted({r[4] for r in best if r[1] == arm}, key=lambda b: b or 0)
+        searches.append(dict(stage="learning_rate", arm=arm, architecture=architecture,
+                             batch_size=batch, beta=betas if weights else None,
+                             learning_rate=[1e-4, 1e-3]))
+    arm, architecture, batch = MLP_ARM
+    betas = sorted({r[4] for r in best}, key=lambda b: b or 0)
+    searches.append(dict(stage="mlp", arm=arm, architecture=architecture, batch_size=batch,
+                         beta=betas if weights else None, learning_rate=[1e-3]))
+    return searches
+
+
+def run(objective, threads, stages=None):
+    import tensorflow as tf
+
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    from kerasdis import tuning
+
+    target = TARGET[objective]
+    metrics = tuple(dict.fromkeys((target, "discrete_mig")))
+    finished = set()
+    while True:  # a finished stage 1 adds stages 2 and 3 to the plan
+        pending = [s for s in plan(objective)
+                   if (s["stage"], s["arm"]) not in finished
+                   and (not stages or s["stage"] in stages)]
+        if not pending:
+            return
+        search = pending[0]
+        finished.add((search["stage"], search["arm"]))
+        steps = IMAGES_PER_TRIAL // search["batch_size"]
+        name = f"{search['stage']}-{search['arm']}"
+        print(f"[pilot] {objective} {name}: beta {search['beta']}, "
+              f"learning rate {search['learning_rate']}, {steps} steps", flush=True)
+        result = tuning.search(
+            objective, "dsprites", tuner="grid", objective=f"val_{target}", max_trials=None,
+            directory=os.path.join(RUNS, objective), project_name=name, seed=0,
+            load_best_model=False, beta=search["beta"], latent_dim=10,
+            learning_rate=search["learning_rate"], batch_size=search["batch_size"],
+            architecture=search["architecture"], steps_per_epoch=steps // EVALUATIONS,
+            epochs=EVALUATIONS, metrics=metrics,
+            metric_options={m: PILOT_METRICS[m] for m in metrics},
+            model_args=MODEL_ARGS.get(objective))
+        print(f"[pilot] {objective} {name}: {len(result.table)} trials, best "
+              f"{result.best_hyperparameters}", flush=True)
+
+
+# ------------------------------------------------------------------------- report
+def trial_rows():
+    """Every trial of every pilot, with its per-evaluation curve."""
+    rows = []
+    if not os.path.isdir(RUNS):
+        return rows
+    for objective in sorted(os.listdir(RUNS)):
+        for name in sorted(os.listdir(os.path.join(RUNS, objective))):
+            path = os.path.join(RUNS, objective, name)
+            settings_path = os.path.join(path, "search.json")
+            if not os.path.exists(settings_path):
+                continue
+            with open(settings_path) as f:
+                settings = json.load(f)["hypermodel"]
+            target = TARGET[objective]
+            for trial in sorted(os.listdir(path)):
+                extra = os.path.join(path, trial, "kerasdis_trial.json")
+                if not os.path.exists(extra):
+                    continue
+                with open(extra) as f:
+                    record = json.load(f)
+                history = record["history"][-1] if record["history"] else {}
+                per_epoch = settings["steps_per_epoch"]
+                curve = [((i + 1) * per_epoch, v)
+                         for i, v in enumerate(history.get(f"val_{target}", []))]
+                dmig = history.get("val_discrete_mig", [])
+                rec = history.get("reconstruction", [])
+                hps = record["hyperparameters"]
+                rows.append({
+                    "objective": objective, "search": name, "trial": record["trial_id"],
+                    "architecture": settings["architecture"],
+                    "batch_size": settings["batch_size"], "weight": hps.get("beta"),
+                    "learning_rate": hps.get("learning_rate"),
+                    "steps": per_epoch * len(curve), "target": target, "curve": curve,
+                    "best": max((v for _, v in curve), default=None),
+                    "final": curve[-1][1] if curve else None,
+                    "discrete_mig": dmig[-1] if dmig else None,
+                    "reconstruction": rec[-1] if rec else None,
+                    "wall_time_seconds": record["wall_time_seconds"],
+                    "cpu_seconds": record.get("cpu_seconds"),
+                })
+    return rows
+
+
+def _fmt(value, digits=3):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def write_report(rows):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(REPORT, exist_ok=True)
+    lines = [
+        "# Pilot trials of the zoo's recipes",
+        "",
+        "Made by `python zoo/pilot.py --report` from the trial files under `zoo/pilots/runs/`,",
+        "which `python zoo/pilot.py OBJECTIVE` writes (keras-tuner grid searches through",
+        f"`kd.tuning.search`; see that script's docstring for the stages). Each trial sees "
+        f"{IMAGES_PER_TRIAL:,} images",
+        "of the procedural dSprites and is scored at each quarter on the cheap protocols",
+        "`" + json.dumps(PILOT_METRICS) + "`.",
+        "`best` and `final` are the entry's target metric (the tuner's objective), `dMIG`",
+        "the final discrete MIG, `rec.` the training reconstruction loss (nats per image);",
+        "wall and CPU time are of the whole trial, evaluations included.",
+        "",
+    ]
+    for objective in sorted({r["objective"] for r in rows}):
+        mine = [r for r in rows if r["objective"] == objective]
+        lines += [f"## {objective} (target metric: {TARGET[objective]})", "",
+                  f"![{objective} pilot]({objective}.png)", "",
+                  "| search | network | batch | weight | lr | steps | best | final | dMIG "
+                  "| rec. | wall min | CPU min |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(mine, key=lambda r: (r["search"], r["trial"])):
+            weight = "–" if r["weight"] is None else f"{r['weight']:g}"
+            lines.append(
+                f"| {r['search']} | {r['architecture']} | {r['batch_size']} | {weight} | "
+                f"{r['learning_rate']:g} | {r['steps']:,} | {_fmt(r['best'])} | "
+                f"{_fmt(r['final'])} | {_fmt(r['discrete_mig'])} | {_fmt(r['reconstruction'], 1)} | "
+                f"{_fmt(r['wall_time_seconds'] / 60, 1)} | "
+                f"{_fmt(None if r['cpu_seconds'] is None else r['cpu_seconds'] / 60, 1)} |")
+        ranking = stage_one_ranking(objective)
+        lines.append("")
+        if ranking is None:
+            lines.append("Stage 1 (weight) is not finished: nothing has been pruned yet.")
+        else:
+            kept = ", ".join(f"{r[1]} weight {r[4]} ({r[0]:.3f})" for r in ranking[:KEEP])
+            pruned = ", ".join(f"{r[1]} weight {r[4]} ({r[0]:.3f})" for r in ranking[KEEP:])
+            lines.append(f"Kept for stages 2 and 3 by the best {TARGET[objective]} of stage 1: "
+                         f"{kept}. Pruned: {pruned or 'none'}.")
+        lines.append("")
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for r in sorted(mine, key=lambda r: (r["search"], r["trial"])):
+            if not r["curve"]:
+                continue
+            steps, values = zip(*r["curve"])
+            images = [s * r["batch_size"] / 1e6 for s in steps]
+            weight = "" if r["weight"] is None else f" w={r['weight']:g}"
+            ax.plot(images, values, marker="o",
+                    label=f"{r['architecture']} b{r['batch_size']}{weight} lr={r['learning_rate']:g}")
+        ax.set_xlabel("million training images (steps × batch)")
+        ax.set_ylabel(f"{TARGET[objective]} (pilot protocol)")
+        ax.set_title(f"{objective}: pilot trials")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        fig.savefig(os.path.join(REPORT, f"{objective}.png"), dpi=110)
+        plt.close(fig)
+    tmp = os.path.join(REPORT, "README.md.tmp")
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+    os.replace(tmp, os.path.join(REPORT, "README.md"))
+    return os.path.join(REPORT, "README.md")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
+                        help="run (or resume) this objective's pilot")
+    parser.add_argument("--stage", action="append", choices=("weight", "learning_rate", "mlp"),
+                        help="run only these stages (repeatable)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (0: TensorFlow's default); two pilots with "
+                             "one thread each use two cores about as well as one with two")
+    parser.add_argument("--report", action="store_true",
+                        help="write zoo/pilots/README.md and one plot per objective")
+    args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0, got {args.threads}")
+    if not args.objective and not args.report:
+        parser.error("give an OBJECTIVE to run, or --report")
+    if args.objective:
+        run(args.objective, args.threads, args.stage)
+    if args.report:
+        print(write_report(trial_rows()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(HERE))
+    sys.exit(main())

@@ -154,17 +154,52 @@ def _dataset_for(args, model_dir=None):
 def cmd_evaluate(args):
     from kerasdis.io import write_json
 
-    model = load_any_model(args.model)
-    dataset = _dataset_for(args, args.model if os.path.isdir(args.model) else None)
+    if "udr" in args.metrics:
+        return cmd_udr(args)
+    if len(args.model) != 1:
+        raise ValueError(f"evaluate takes one MODEL (or two or more with --metric udr), got "
+                         f"{len(args.model)}: {args.model}.")
+    spec = args.model[0]
+    model = load_any_model(spec)
+    dataset = _dataset_for(args, spec if os.path.isdir(spec) else None)
     results = run_evaluation(model, dataset, args.metrics, args.seed, args.quick,
                              cheaper="--quick or fewer --metrics for less")
-    print(score_table({os.path.basename(os.path.normpath(args.model)): results}))
-    out = args.output or (os.path.join(args.model, "metrics.json") if os.path.isdir(args.model)
-                          and not os.path.isfile(os.path.join(args.model, "config.json"))
+    print(score_table({os.path.basename(os.path.normpath(spec)): results}))
+    out = args.output or (os.path.join(spec, "metrics.json") if os.path.isdir(spec)
+                          and not os.path.isfile(os.path.join(spec, "config.json"))
                           else None)
     if out:
         write_json(out, results)
         print(f"wrote {out}")
+    return 0
+
+
+def cmd_udr(args):
+    """`kerasdis evaluate --metric udr A B ...`: the UDR ranking of the models."""
+    from kerasdis.io import write_json
+    from kerasdis.metrics import udr
+
+    if args.metrics != ["udr"]:
+        raise ValueError(f"--metric udr ranks several models and cannot be combined with other "
+                         f"metrics, got {args.metrics}.")
+    if len(args.model) < 2:
+        raise ValueError(f"--metric udr needs two or more models, got {args.model}.")
+    first = args.model[0]
+    dataset = _dataset_for(args, first if os.path.isdir(first) else None)
+    models = [load_any_model(spec) for spec in args.model]
+    print(f"UDR of {len(models)} models on {args.udr_samples:,} images of {dataset.name} "
+          f"({args.udr_correlation}; each model encodes them once)", flush=True)
+    result = udr(models, dataset, num_samples=args.udr_samples,
+                 correlation=args.udr_correlation, seed=args.seed)
+    order = sorted(range(len(models)), key=lambda i: -result["scores"][i])
+    width = max(len(m) for m in args.model)
+    print(f"{'rank':>4}  {'model':<{width}}  {'UDR':>6}  informative latents")
+    for rank, i in enumerate(order, 1):
+        print(f"{rank:>4}  {args.model[i]:<{width}}  {result['scores'][i]:6.3f}  "
+              f"{result['num_informative'][i]}")
+    if args.output:
+        write_json(args.output, {"models": args.model, **result})
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -187,17 +222,31 @@ def cmd_export(args):
 
 
 def cmd_datasets(args):
-    from kerasdis import data
+    """Prints every dataset: source, whether it is on this machine, size, shape, factors.
 
-    for name in data.names():
-        line = name
-        if name in ("dsprites", "color_dsprites", "noisy_dsprites"):
-            ds = data.load(name)
-            sizes = ", ".join(f"{n}={s}" for n, s in zip(ds.factor_names, ds.factor_sizes))
-            line = f"{name:16s} {ds.num_examples:>9,d} images {tuple(ds.observation_shape)}  {sizes}"
-        else:
-            line = f"{name:16s} (tensorflow-datasets; kd.data.load({name!r}, source='tfds'))"
-        print(line)
+    Availability only looks at files in the TFDS data directory (`--data-dir` when
+    the parser has it, else `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`); nothing
+    is downloaded and TensorFlow is not imported.
+    """
+    from kerasdis.data import catalog
+
+    data_dir = getattr(args, "data_dir", None)
+    rows = [("name", "source", "here", "images", "shape", "factors")]
+    for name in catalog.names():
+        info = catalog.TABLE[name]
+        size = f"{info.num_examples:,d}" if info.num_examples else "-"
+        shape = "x".join(str(d) for d in info.image_shape)
+        rows.append((name, info.source, catalog.available(name, data_dir), size, shape,
+                     info.factors))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
+    manual = catalog.manual_dir(data_dir)
+    print(f"\ndata directory: {catalog.data_dir_root(data_dir)}; manual downloads go in {manual}")
+    for name in catalog.names():
+        info = catalog.TABLE[name]
+        if info.source == "manual download" and catalog.available(name, data_dir) == "not prepared":
+            print(f"{name}: {catalog.instructions(name, manual)}")
     return 0
 
 
@@ -209,14 +258,27 @@ def build_parser():
     train = sub.add_parser("train", help="train a model (resumable)")
     _add_train_arguments(train)
     train.set_defaults(func=cmd_train)
-    datasets = sub.add_parser("datasets", help="list datasets and their factors")
+    datasets = sub.add_parser("datasets", help="list datasets, their sources and factors")
+    datasets.add_argument("--data-dir", default=None,
+                          help="tensorflow-datasets directory to look in (default "
+                               "$TFDS_DATA_DIR or ~/tensorflow_datasets)")
     datasets.set_defaults(func=cmd_datasets)
 
-    evaluate = sub.add_parser("evaluate", help="disentanglement metrics of a model")
-    evaluate.add_argument("model", help="run directory, .keras file, preset directory or zoo name")
+    evaluate = sub.add_parser(
+        "evaluate", help="disentanglement metrics of a model, or UDR of several",
+        description="Scores a model with kd.metrics.evaluate; with --metric udr, ranks two or "
+                    "more models trained on the same data by Unsupervised Disentanglement "
+                    "Ranking (kd.metrics.udr, no labels used).")
+    evaluate.add_argument("model", nargs="+",
+                          help="run directory, .keras file, preset directory or zoo name "
+                               "(two or more for --metric udr)")
     evaluate.add_argument("--dataset", default=None, help="defaults to the run's dataset or dsprites")
-    evaluate.add_argument("--metrics", nargs="+", default=list(DEFAULT_EVAL_METRICS),
+    evaluate.add_argument("--metrics", "--metric", nargs="+", default=list(DEFAULT_EVAL_METRICS),
                           metavar="METRIC")
+    evaluate.add_argument("--udr-correlation", default="spearman", choices=("spearman", "lasso"),
+                          help="similarity of two models' latents for --metric udr")
+    evaluate.add_argument("--udr-samples", type=int, default=10_000,
+                          help="images every model encodes for --metric udr")
     add_import_argument(evaluate)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--quick", action="store_true", help="reduced protocols")
@@ -268,12 +330,12 @@ def check_names(parser, args):
     if dataset is not None and dataset not in data.names():
         parser.error(f"--dataset: unknown dataset {dataset!r}; choose from "
                      f"{', '.join(data.names())}")
-    for flag in ("metrics", "eval_metrics"):
-        unknown = [m for m in (getattr(args, flag, None) or [])
-                   if m not in metric_registry.names()]
+    for flag, valid in (("metrics", metric_registry.all_names()),
+                        ("eval_metrics", metric_registry.names())):
+        unknown = [m for m in (getattr(args, flag, None) or []) if m not in valid]
         if unknown:
             parser.error(f"--{flag.replace('_', '-')}: unknown metrics {unknown}; choose from "
-                         f"{', '.join(metric_registry.names())}")
+                         f"{', '.join(valid)}")
 
 
 def main(argv=None):

@@ -117,7 +117,7 @@ def draw_pictures(model, dataset, out_dir, seed=0):
     os.makedirs(out_dir, exist_ok=True)
     x = dataset.images_at(np.random.default_rng(seed).integers(0, dataset.num_examples, 8))
     viz.traversal_grid(model, x=x, dataset=dataset, path=os.path.join(out_dir, "traversal.png"))
-    viz.traversal_gif(model, os.path.join(out_dir, "traversal.gif"), x=x)
+    viz.traversal_gif(model, x=x, path=os.path.join(out_dir, "traversal.gif"))
     viz.reconstructions(model, x, path=os.path.join(out_dir, "reconstructions.png"))
     viz.samples(model, 16, seed=seed, path=os.path.join(out_dir, "samples.png"))
     viz.kl_per_dimension(model, dataset, path=os.path.join(out_dir, "kl.png"))

@@ -82,3 +82,40 @@ def test_console_script_entry_point():
     proc = subprocess.run([sys.executable, "-m", "kerasdis.cli", "--help"], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0 and "demo" in proc.stdout
+
+
+def test_evaluate_udr_ranks_several_runs(run_dir, tmp_path, capsys):
+    second = str(tmp_path / "seed1")
+    assert cli.main([*TINY_TRAIN, "--seed", "1", "--eval-metrics", "--out", second]) == 0
+    out = str(tmp_path / "udr.json")
+    capsys.readouterr()
+    assert cli.main(["evaluate", run_dir, second, "--metric", "udr", "--udr-samples", "300",
+                     "--output", out]) == 0
+    printed = capsys.readouterr().out
+    assert "rank" in printed and run_dir in printed and second in printed
+    with open(out) as f:
+        result = json.load(f)
+    assert result["models"] == [run_dir, second] and len(result["scores"]) == 2
+    assert all(0.0 <= s <= 1.0 for s in result["scores"])
+    assert cli.main(["evaluate", run_dir, "--metric", "udr"]) == 1
+    assert "two or more" in capsys.readouterr().err
+    assert cli.main(["evaluate", run_dir, second, "--metric", "udr", "mig"]) == 1
+    assert cli.main(["evaluate", run_dir, second, "--metrics", "mig"]) == 1
+
+
+def test_short_run_evaluates_reduced_and_says_the_cost(tmp_path, capsys):
+    out = str(tmp_path / "short")
+    argv = ["train", "--model", "beta_vae", "--latent-dim", "3", "--steps", "4",
+            "--batch-size", "8", "--checkpoint-every", "2", "--verbose", "0",
+            "--eval-metrics", "discrete_mig"]  # no --quick-eval
+    assert cli.main([*argv, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "a short run (4 steps" in printed and "--full-eval" in printed
+    assert "evaluating discrete_mig (2,000)" in printed and "images/s here" in printed
+    with open(os.path.join(out, "metrics.json")) as f:
+        assert json.load(f)["protocol"]["reduced"] is True
+    assert cli.main(["evaluate", out, "--metrics", "discrete_mig"]) == 0
+    printed = capsys.readouterr().out
+    assert "evaluating discrete_mig (10,000)" in printed and "--quick" in printed
+    with open(os.path.join(out, "metrics.json")) as f:
+        assert json.load(f)["protocol"]["reduced"] is False

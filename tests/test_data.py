@@ -24,7 +24,8 @@ def _centroid(image):
 @pytest.mark.bad_input
 def test_names_and_load_errors():
     assert set(kd.data.names()) == {
-        "dsprites", "color_dsprites", "noisy_dsprites", "shapes3d", "smallnorb", "celeba"
+        "dsprites", "color_dsprites", "noisy_dsprites", "shapes3d", "smallnorb", "celeba",
+        "chairs3d", "faces3d"
     }
     with pytest.raises(ValueError, match=r"Unknown dataset name 'mnist'.*dsprites.*celeba"):
         kd.data.load("mnist")

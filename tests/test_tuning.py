@@ -206,7 +206,7 @@ def test_objectives():
 # ----------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs,match", [
     (dict(objective="val_accuracy"), "objective"),
-    (dict(tuner="grid"), "tuner"),
+    (dict(tuner="annealing"), "tuner"),
     (dict(beta=(8.0, 1.0)), "inverted"),
     (dict(beta=(2.0, 2.0)), "empty range"),
     (dict(beta=(0.0, 2.0)), "positive"),
@@ -446,3 +446,18 @@ def test_distributed_search_on_loopback(tmp_path):
     assert {r["tuner_id"] for r in table} <= {"worker0", "worker1"}
     assert (out / "tradeoff.png").exists() and (out / "results.csv").exists()
     assert "3 trials (3 completed)" in open(tmp_path / "chief.log").read()
+
+
+def test_grid_search_runs_every_combination_once(small, tmp_path):
+    kwargs = dict(TINY, latent_dim=3)
+    result = tuning.search("beta_vae", small, tuner="grid", max_trials=None, directory=str(tmp_path),
+                           project_name="g", beta=[1.0, 4.0], learning_rate=[1e-3, 5e-4],
+                           load_best_model=False, **kwargs)
+    combos = sorted((r["beta"], r["learning_rate"]) for r in result.table)
+    assert combos == [(1.0, 5e-4), (1.0, 1e-3), (4.0, 5e-4), (4.0, 1e-3)]
+    assert result.best_model is None and result.best_trial_id is not None
+    assert all(r["cpu_seconds"] > 0 for r in result.table)
+    again = tuning.search("beta_vae", small, tuner="grid", max_trials=None,
+                          directory=str(tmp_path), project_name="g", beta=[1.0, 4.0],
+                          learning_rate=[1e-3, 5e-4], load_best_model=False, **kwargs)
+    assert len(again.table) == 4  # resumed: nothing repeated

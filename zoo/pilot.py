@@ -20,6 +20,10 @@ stopped (a trial interrupted mid-way is run again):
 3. `mlp`: the fully connected network of Chen et al. (2018) at their batch 2,048 and
    Adam 1e-3, at the two best weights of stage 1.
 
+Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
+factors k in which the training pairs differ, 1 or `"random"` (Locatello et al. 2020),
+which its zoo entry then uses. Its trials see pairs: twice the images per step.
+
 Trials compare recipes at equal cost: each sees `IMAGES_PER_TRIAL` images (16,000
 steps at batch 64, 4,000 at 256, 500 at 2,048; the two networks train at about the
 same images/s on CPU) and is scored four times, at each quarter, by the entry's own
@@ -46,6 +50,7 @@ WEIGHTS = {
     "beta_vae": [2.0, 4.0, 8.0, 16.0],
     "beta_tcvae": [2.0, 4.0, 6.0, 10.0],
     "factor_vae": [10.0, 30.0, 50.0, 100.0],
+    "ada_gvae": [1.0],
 }
 MODEL_ARGS = {"beta_tcvae": {"estimator": "mss"}}
 
@@ -55,6 +60,7 @@ TARGET = {
     "beta_vae": "beta_vae",
     "beta_tcvae": "mig",
     "factor_vae": "factor_vae",
+    "ada_gvae": "mig",
 }
 PILOT_METRICS = {
     "beta_vae": {"num_train": 1_000, "num_eval": 500},
@@ -63,10 +69,15 @@ PILOT_METRICS = {
     "discrete_mig": {"num_train": 10_000},
 }
 
-# Network arms: (name, architecture, batch size).
-CONV_ARMS = [("conv-b64", "conv", 64), ("conv-b256", "conv", 256)]
-MLP_ARM = ("mlp-b2048", "mlp", 2048)
+# Network arms: (name, architecture, batch size, further model arguments).
+CONV_ARMS = [("conv-b64", "conv", 64, {}), ("conv-b256", "conv", 256, {})]
+MLP_ARM = ("mlp-b2048", "mlp", 2048, {})
 KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
+# Ada-GVAE (weak supervision): its pilot chooses the number k of factors in which the
+# training pairs differ, 1 or "random" (Locatello et al. 2020), at β = 1; one stage.
+ARMS = {"ada_gvae": [("conv-b64-k1", "conv", 64, {"pair_k": 1}),
+                     ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})]}
+ONE_STAGE = {"ada_gvae"}
 
 
 def project_dir(objective, stage, arm):
@@ -85,7 +96,7 @@ def stage_one_ranking(objective):
     weights = WEIGHTS[objective]
     expected = len(weights) if weights else 1
     ranking = []
-    for arm, architecture, batch in CONV_ARMS:
+    for arm, architecture, batch, _ in ARMS.get(objective, CONV_ARMS):
         rows = completed_trials(project_dir(objective, "weight", arm))
         if len(rows) < expected:
             return None
@@ -97,22 +108,26 @@ def stage_one_ranking(objective):
 def plan(objective):
     """The searches of `objective`'s pilot that can run now, in order, as dicts."""
     weights = WEIGHTS[objective]
+    arms = ARMS.get(objective, CONV_ARMS)
     searches = [dict(stage="weight", arm=arm, architecture=architecture, batch_size=batch,
-                     beta=weights, learning_rate=[BASE_LEARNING_RATE])
-                for arm, architecture, batch in CONV_ARMS]
+                     beta=weights, learning_rate=[BASE_LEARNING_RATE], model_args=args)
+                for arm, architecture, batch, args in arms]
     ranking = stage_one_ranking(objective)
-    if ranking is None:
+    if ranking is None or objective in ONE_STAGE:
         return searches
     best = ranking[:KEEP]
-    for _, arm, architecture, batch in {(None, *r[1:4]) for r in best}:
+    arm_args = {arm: args for arm, _, _, args in arms}
+    for _, arm, architecture, batch in sorted({(None, *r[1:4]) for r in best},
+                                              key=lambda r: r[1]):
         betas = sorted({r[4] for r in best if r[1] == arm}, key=lambda b: b or 0)
         searches.append(dict(stage="learning_rate", arm=arm, architecture=architecture,
                              batch_size=batch, beta=betas if weights else None,
-                             learning_rate=[1e-4, 1e-3]))
-    arm, architecture, batch = MLP_ARM
+                             learning_rate=[1e-4, 1e-3], model_args=arm_args[arm]))
+    arm, architecture, batch, args = MLP_ARM
     betas = sorted({r[4] for r in best}, key=lambda b: b or 0)
     searches.append(dict(stage="mlp", arm=arm, architecture=architecture, batch_size=batch,
-                         beta=betas if weights else None, learning_rate=[1e-3]))
+                         beta=betas if weights else None, learning_rate=[1e-3],
+                         model_args=args))
     return searches
 
 
@@ -147,7 +162,7 @@ def run(objective, threads, stages=None):
             architecture=search["architecture"], steps_per_epoch=steps // EVALUATIONS,
             epochs=EVALUATIONS, metrics=metrics,
             metric_options={m: PILOT_METRICS[m] for m in metrics},
-            model_args=MODEL_ARGS.get(objective))
+            model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None)
         print(f"[pilot] {objective} {name}: {len(result.table)} trials, best "
               f"{result.best_hyperparameters}", flush=True)
 
@@ -214,7 +229,8 @@ def write_report(rows):
         "which `python zoo/pilot.py OBJECTIVE` writes (keras-tuner grid searches through",
         f"`kd.tuning.search`; see that script's docstring for the stages). Each trial sees "
         f"{IMAGES_PER_TRIAL:,} images",
-        "of the procedural dSprites and is scored at each quarter on the cheap protocols",
+        "of the procedural dSprites (pairs of images for `ada_gvae`: twice as many) and is "
+        "scored at each quarter on the cheap protocols",
         "`" + json.dumps(PILOT_METRICS) + "`.",
         "`best` and `final` are the entry's target metric (the tuner's objective), `dMIG`",
         "the final discrete MIG, `rec.` the training reconstruction loss (nats per image);",
@@ -240,6 +256,10 @@ def write_report(rows):
         lines.append("")
         if ranking is None:
             lines.append("Stage 1 (weight) is not finished: nothing has been pruned yet.")
+        elif objective in ONE_STAGE:
+            lines.append(f"One stage; by the best {TARGET[objective]}: "
+                         + ", ".join(f"{r[1]} ({r[0]:.3f})" for r in ranking)
+                         + f". The zoo entry uses {ranking[0][1]}.")
         else:
             kept = ", ".join(f"{r[1]} weight {r[4]} ({r[0]:.3f})" for r in ranking[:KEEP])
             pruned = ", ".join(f"{r[1]} weight {r[4]} ({r[0]:.3f})" for r in ranking[KEEP:])

@@ -26,7 +26,10 @@ from kerasdis.metrics.beta_vae import PROTOCOL_DEFAULTS as BETA_VAE_PROTOCOLS
 from kerasdis.metrics.beta_vae import beta_vae_score, protocol_params
 from kerasdis.metrics.dci import dci
 from kerasdis.metrics.discrete_mig import discrete_mig
-from kerasdis.metrics.elbo import DEFAULT_NUM_IMAGES, elbo_decomposition
+from kerasdis.metrics.elbo import DEFAULT_PROTOCOL as ELBO_PROTOCOL
+from kerasdis.metrics.elbo import PROTOCOL_DEFAULTS as ELBO_PROTOCOLS
+from kerasdis.metrics.elbo import elbo_decomposition
+from kerasdis.metrics.elbo import protocol_params as elbo_protocol_params
 from kerasdis.metrics.factor_vae import factor_vae_score
 from kerasdis.metrics.mig import DEFAULT_NUM_SAMPLES, mig
 from kerasdis.metrics.modularity_explicitness import modularity_explicitness
@@ -51,8 +54,12 @@ DEFAULTS = {
     "sap": {"num_train": 10_000, "num_test": 5_000, "continuous_factors": False},
     "modularity_explicitness": {"num_train": 10_000, "num_test": 5_000, "num_bins": 20},
     "unsupervised": {"num_train": 10_000, "num_bins": 20},
-    "elbo": {"num_images": DEFAULT_NUM_IMAGES, "num_samples": None},
+    # "subsample" (10,000 images as mixture components) or "chen2018" (the authors':
+    # every image of the dataset); recorded in the protocol entry of the results.
+    "elbo": {"protocol": ELBO_PROTOCOL, **ELBO_PROTOCOLS[ELBO_PROTOCOL]},
 }
+# Metrics whose options choose a named protocol, and its defaults.
+_PROTOCOL_PARAMS = {"beta_vae": protocol_params, "elbo": elbo_protocol_params}
 
 
 def names():
@@ -66,6 +73,8 @@ def option_names(name):
     known = set(DEFAULTS[name])
     if name == "beta_vae":
         known = known.union(*BETA_VAE_PROTOCOLS.values())
+    elif name == "elbo":
+        known = known.union(*ELBO_PROTOCOLS.values())
     return known
 
 
@@ -117,17 +126,17 @@ def _metric_params(run, options):
                 f"`options[{name!r}]`: unknown parameters {sorted(unknown)}; known: "
                 f"{sorted(known)}."
             )
-        if name == "beta_vae":  # unknown protocol, or a parameter of the other one
+        if name in _PROTOCOL_PARAMS:  # unknown protocol, or a parameter of the other one
             opts = dict(opts)
             try:
-                protocol_params(opts.pop("protocol", DEFAULTS[name]["protocol"]), **opts)
+                _PROTOCOL_PARAMS[name](opts.pop("protocol", DEFAULTS[name]["protocol"]), **opts)
             except ValueError as error:
-                raise ValueError(f"`options['beta_vae']`: {error}") from None
+                raise ValueError(f"`options[{name!r}]`: {error}") from None
     for name in run:
-        if name == "beta_vae":  # the chosen protocol's defaults, then the options
+        if name in _PROTOCOL_PARAMS:  # the chosen protocol's defaults, then the options
             opts = dict(options.get(name, {}))
             protocol = opts.pop("protocol", DEFAULTS[name]["protocol"])
-            params[name] = {"protocol": protocol, **protocol_params(protocol, **opts)}
+            params[name] = {"protocol": protocol, **_PROTOCOL_PARAMS[name](protocol, **opts)}
         else:
             params[name] = {**DEFAULTS[name], **options.get(name, {})}
     return params
@@ -174,7 +183,8 @@ def cost(representation, ds, metrics=None, options=None, encode_grid=True,
     params = _metric_params(run, options)
     size = rep.grid_size(ds) if has_factors else None
     images = _images_needed(run, params, size) if size is not None else sum(
-        params[n].get("num_images", 0) for n in run)
+        ds.num_examples if params[n].get("num_images", 0) is None
+        else params[n].get("num_images", 0) for n in run)
     grid = bool(encode_grid and size is not None and run and (
         encode_grid == "always" or (size <= rep.MAX_GRID_SIZE and images >= size and (
             not rep.is_stochastic(ds) or "mig" in run))))
@@ -183,9 +193,9 @@ def cost(representation, ds, metrics=None, options=None, encode_grid=True,
     for name in run:  # encoded apart from the grid cache
         if name == "mig" and params[name]["subsample"] is not None:
             images += params[name]["subsample"]
-        elif name == "elbo":
-            images += params[name]["num_images"]
-    encode = rep.representation_function(representation, batch_size)
+        elif name == "elbo":  # num_images None: the whole dataset ("chen2018")
+            images += min(params[name]["num_images"] or ds.num_examples, ds.num_examples)
+    encode = rep.representation_function(representation, batch_size, images_name="ds")
     indices = np.random.default_rng(0).integers(0, ds.num_examples, timing_images)
     x = ds.images_at(indices)
     encode(x[: min(len(x), batch_size)])
@@ -219,6 +229,10 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
             `{"beta_vae": {"protocol": "higgins2017"}}` scores with the β-VAE paper's
             classifier; the parameters it does not set take that protocol's defaults
             (`kerasdis.metrics.beta_vae.PROTOCOL_DEFAULTS`), not the "dlib" ones.
+            `{"elbo": {"protocol": "chen2018"}}` decomposes the ELBO with the whole
+            dataset as mixture components (Chen et al. 2018's protocol) instead of
+            the default "subsample" of 10,000 images
+            (`kerasdis.metrics.elbo.PROTOCOL_DEFAULTS`).
 
     Returns:
         `{metric name: {score: value}, ..., "protocol": {...}}`. The protocol entry

@@ -12,6 +12,8 @@ Each entry:
     needs_model: True if the metric needs a model's posterior (`encode` -> mean and
         log-variance), not just a function images -> codes.
     needs_factors: False for the label-free metrics.
+    multi_model: True for a metric of several models at once (UDR): it is not run
+        by `evaluate(representation, ds)` but by its own function.
 """
 
 import dataclasses
@@ -24,6 +26,7 @@ class MetricSpec:
     direction: str = "max"
     needs_model: bool = False
     needs_factors: bool = True
+    multi_model: bool = False
 
 
 _SPECS = (
@@ -39,6 +42,14 @@ _SPECS = (
     MetricSpec("elbo", "elbo", needs_model=True, needs_factors=False),
 )
 METRICS = {spec.name: spec for spec in _SPECS}
+"""The metrics of one representation that `kd.metrics.evaluate` runs, in its order."""
+
+MULTI_MODEL_METRICS = {
+    # Unsupervised Disentanglement Ranking (Duan et al. 2020): per-model scores from
+    # the agreement of several models' latents (`kd.metrics.udr`).
+    "udr": MetricSpec("udr", "scores", needs_model=True, needs_factors=False,
+                      multi_model=True),
+}
 
 
 def names():
@@ -46,8 +57,14 @@ def names():
     return tuple(METRICS)
 
 
+def all_names():
+    """Every metric name: `names()` and the metrics of several models (`"udr"`)."""
+    return (*METRICS, *MULTI_MODEL_METRICS)
+
+
 def get(name):
     """The `MetricSpec` of `name`; raises ValueError naming the known metrics."""
-    if name not in METRICS:
-        raise ValueError(f"unknown metric {name!r}; valid names are {', '.join(names())}.")
-    return METRICS[name]
+    spec = METRICS.get(name) or MULTI_MODEL_METRICS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown metric {name!r}; valid names are {', '.join(all_names())}.")
+    return spec

@@ -11,7 +11,7 @@ The target is `kerasdis --help` under 1.5 s on a 2-core CPU. The markdown table 
 printed and written (atomically) to `benchmarks/results/cli_startup.md`.
 
     python benchmarks/cli_startup.py              # about a minute
-    python benchmarks/cli_startup.py --quick      # 2 rounds, smoke test
+    python benchmarks/cli_startup.py --quick      # 1 round, smoke test
 """
 
 import argparse
@@ -89,13 +89,13 @@ def table(times, rounds, output_is_quick):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--quick", action="store_true", help="2 rounds, smoke test")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="1 round, smoke test")
     parser.add_argument("--output", default=None, help="markdown file (default results/)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    rounds = 2 if args.quick else args.rounds
+    rounds = 1 if args.quick else args.rounds
     text = table(measure(rounds), rounds, args.quick)
     print(text)
     output = Path(args.output) if args.output else (

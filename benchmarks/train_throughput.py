@@ -51,9 +51,10 @@ pipeline (VAE), a fused Adam update (FactorVAE; it measured 0.99x), the decoder
 with Keras' own `Conv2DTranspose` logits layer (VAE and FactorVAE: what the
 library's overlap-add layer is measured against), and, in subprocesses (they must
 be set before TensorFlow starts), oneDNN off and TensorFlow thread settings (VAE).
-Those that need a library change are measured with a subclass
-(`fused_adam_class`) or a monkeypatch (`channels_first_networks`,
-`keras_logits_layer`) defined in this file. `--variants` picks variants by
+The fused Adam is a subclass defined in this file (`fused_adam_class`); the
+channels-first networks and Keras' logits layer are builder arguments of
+`kerasdis.networks` (`data_format="channels_first"`, `logits_layer="keras"`,
+see `network_options`). `--variants` picks variants by
 name or composes them with "+" (e.g. `spe=4+bf16`; `bf16` is the library's mixed
 precision, the same configuration as "kept").
 
@@ -67,7 +68,6 @@ unavailable and everything else still runs.
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import math
@@ -108,7 +108,7 @@ TORCH_LABELS = {}
 # kerasdis variants measured in-process. `spe`: steps_per_execution; `jit`:
 # jit_compile; `bf16`: the library's mixed precision (`kerasdis.training.dtype_policy`);
 # `fused_adam`: fused Adam update (subclass); `channels_first`: NCHW networks
-# (monkeypatched builders); `keras_logits`: the decoder's logits layer as
+# (`data_format="channels_first"` builders); `keras_logits`: the decoder's logits layer as
 # `keras.layers.Conv2DTranspose` (what kerasdis used before its overlap-add layer);
 # `pipeline`: "memory" (prefetched in-memory batches),
 # "memory_noprefetch" or "training_batches".
@@ -395,76 +395,59 @@ def make_torch_runner(model, images, threads, seed=0, autocast=False):
 
 
 # ------------------------------------------------------------ kerasdis variants
-@contextlib.contextmanager
-def channels_first_networks():
-    """The conv encoder and decoder of `kerasdis.networks`, built channels-first (NCHW).
+def network_options(channels_first=False, keras_logits=False):
+    """Builder arguments of `kerasdis.networks` for a variant: `(encoder, decoder)` dicts.
 
-    The images stay NHWC at the model's boundary (a `Permute` at the encoder's input
-    and the decoder's output), so the rest of kerasdis is unchanged; like the
-    library's builders, the outputs are float32 under a mixed dtype policy.
+    `channels_first`: the conv networks compute channels-first (NCHW; the images stay
+    NHWC at the model's boundary). `keras_logits`: the decoder's one-channel logits
+    layer is `keras.layers.Conv2DTranspose` instead of `kerasdis.networks.Conv2DTranspose`
+    (same weights, same function; the library's computes its forward pass as a matmul
+    and an overlap-add).
     """
+    encoder, decoder = {}, {}
+    if channels_first:
+        encoder["data_format"] = decoder["data_format"] = "channels_first"
+    if keras_logits:
+        decoder["logits_layer"] = "keras"
+    return encoder, decoder
+
+
+def with_networks(cls, encoder_options, decoder_options):
+    """`cls` whose conv encoder and decoder are built by `kerasdis.networks` with these
+    builder arguments (no options: `cls` itself).
+
+    The models build their networks in their constructor and take no builder
+    arguments, so the subclass rebuilds each network as the constructor assigns it
+    (`self.encoder = ...`), before Keras tracks it, with the same shapes and the same
+    initial weights; nothing in kerasdis is patched.
+    """
+    if not encoder_options and not decoder_options:
+        return cls
     import keras
-    from keras import layers
 
     from kerasdis import networks
 
-    originals = {name: getattr(networks, name) for name in ("build_encoder", "build_decoder")}
-    cf = dict(padding="same", data_format="channels_first")
+    def rebuild_encoder(net):
+        return networks.build_encoder(tuple(net.inputs[0].shape[1:]), net.outputs[0].shape[-1],
+                                      "conv", name=net.name, **encoder_options)
 
-    def build_encoder(input_shape=IMAGE, latent_dim=LATENT, architecture="conv",
-                      name="encoder", seed=None):
-        init = networks._initializers(seed)
-        images = keras.Input(shape=input_shape, name="images")
-        h = layers.Permute((3, 1, 2))(images)
-        for filters, k in ((32, 4), (32, 4), (64, 2), (64, 2)):
-            h = layers.Conv2D(filters, k, strides=2, activation="relu",
-                              kernel_initializer=next(init), **cf)(h)
-        h = layers.Flatten()(h)
-        h = layers.Dense(256, activation="relu", kernel_initializer=next(init))(h)
-        mean = layers.Dense(latent_dim, name="mean", kernel_initializer=next(init))(h)
-        log_var = layers.Dense(latent_dim, name="log_var", kernel_initializer=next(init))(h)
-        mean, log_var = networks.float32_outputs([mean, log_var], ["mean", "log_var"])
-        return keras.Model(images, [mean, log_var], name=name)
+    def rebuild_decoder(net):
+        return networks.build_decoder(tuple(net.outputs[0].shape[1:]), net.inputs[0].shape[-1],
+                                      "conv", name=net.name, **decoder_options)
 
-    def build_decoder(output_shape=IMAGE, latent_dim=LATENT, architecture="conv",
-                      name="decoder", seed=None):
-        init = networks._initializers(seed)
-        z = keras.Input(shape=(latent_dim,), name="z")
-        h = layers.Dense(256, activation="relu", kernel_initializer=next(init))(z)
-        h = layers.Dense(1024, activation="relu", kernel_initializer=next(init))(h)
-        h = layers.Reshape((64, 4, 4))(h)
-        for filters in (64, 32, 32):
-            h = layers.Conv2DTranspose(filters, 4, strides=2, activation="relu",
-                                       kernel_initializer=next(init), **cf)(h)
-        h = layers.Conv2DTranspose(output_shape[-1], 4, strides=2,
-                                   kernel_initializer=next(init), **cf)(h)
-        logits = layers.Permute((2, 3, 1), name="logits")(h)
-        (logits,) = networks.float32_outputs([logits], ["logits"])
-        return keras.Model(z, logits, name=name)
+    rebuild = {"encoder": rebuild_encoder if encoder_options else None,
+               "decoder": rebuild_decoder if decoder_options else None}
 
-    networks.build_encoder, networks.build_decoder = build_encoder, build_decoder
-    try:
-        yield
-    finally:
-        for name, builder in originals.items():
-            setattr(networks, name, builder)
+    class WithNetworks(cls):
+        def __setattr__(self, name, value):
+            if rebuild.get(name) is not None and isinstance(value, keras.Model):
+                rebuilt = rebuild[name](value)
+                rebuilt.set_weights(value.get_weights())
+                value = rebuilt
+            super().__setattr__(name, value)
 
-
-@contextlib.contextmanager
-def keras_logits_layer():
-    """Builds the conv decoder's one-channel logits layer as `keras.layers.Conv2DTranspose`
-    instead of `kerasdis.networks.Conv2DTranspose` (same weights, same function; the
-    library's computes its forward pass as a matmul and an overlap-add)."""
-    from keras import layers
-
-    from kerasdis import networks
-
-    original = networks.Conv2DTranspose
-    networks.Conv2DTranspose = layers.Conv2DTranspose
-    try:
-        yield
-    finally:
-        networks.Conv2DTranspose = original
+    WithNetworks.__name__ = WithNetworks.__qualname__ = f"{cls.__name__}WithNetworks"
+    return WithNetworks
 
 
 def fused_adam_class():
@@ -535,12 +518,8 @@ def build_kerasdis_model(model, bf16=False, channels_first=False, keras_logits=F
         kwargs.update(beta=TCVAE_BETA, dataset_size=DSPRITES_SIZE, estimator="mss")
     if model == "factor_vae":
         kwargs.update(gamma=FACTOR_GAMMA, discriminator_units=DISC_UNITS)
-    with contextlib.ExitStack() as stack:
-        if channels_first:
-            stack.enter_context(channels_first_networks())
-        if keras_logits:
-            stack.enter_context(keras_logits_layer())
-        stack.enter_context(kd.training.dtype_policy({"mixed_precision": bf16}))
+    cls = with_networks(cls, *network_options(channels_first, keras_logits))
+    with kd.training.dtype_policy({"mixed_precision": bf16}):
         net = cls(**kwargs)
     return net, keras
 
@@ -1234,10 +1213,10 @@ def render(results, info, args):
                             "an overlap-add; the `keras_logits` variant measures Keras' own); "
                             "kept builds the model inside "
                             "`kerasdis.training.dtype_policy({\"mixed_precision\": True})`. "
-                            "Explored variants that would need a library change (`--explore`) "
-                            "are measured through a subclass or a monkeypatch in "
-                            "`benchmarks/train_throughput.py`: `fused_adam_class` (fused Adam), "
-                            "`channels_first_networks` (NCHW), `keras_logits_layer`.")
+                            "Explored variants (`--explore`): the fused Adam is a subclass in "
+                            "`benchmarks/train_throughput.py` (`fused_adam_class`); NCHW and "
+                            "Keras' logits layer are `kerasdis.networks` builder arguments "
+                            "(`data_format=\"channels_first\"`, `logits_layer=\"keras\"`).")
     if results.get("warm_malloc"):
         results["notes"].insert(1, "Allocator: this process sets glibc's malloc to keep freed "
                                 "memory (`keep_freed_memory`: M_MMAP_THRESHOLD 64 MiB, "

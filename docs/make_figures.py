@@ -44,7 +44,7 @@ def main():
         else:
             steps = int(model.optimizer.iterations.numpy()) if model.optimizer else None
         kd.viz.traversal_grid(model, x=x, dataset=ds, path=os.path.join(out, f"{name}_traversal.png"))
-        kd.viz.traversal_gif(model, os.path.join(out, f"{name}_traversal.gif"), x=x)
+        kd.viz.traversal_gif(model, x=x, path=os.path.join(out, f"{name}_traversal.gif"))
         kd.viz.reconstructions(model, x, path=os.path.join(out, f"{name}_reconstructions.png"))
         print(f"{name}: pictures from the {source}" + (f" at step {steps}" if steps else ""))
 

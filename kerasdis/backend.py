@@ -6,12 +6,11 @@ Probability, so any other `KERAS_BACKEND` is refused when kerasdis is imported.
 It also turns on TensorFlow's oneDNN CPU kernels when kerasdis is the first to
 import TensorFlow (`TF_ENABLE_ONEDNN_OPTS=1` unless the variable is already set).
 TensorFlow enables them by default only on CPUs with AVX512_VNNI, AVX512_BF16 or
-AMX; elsewhere it falls back to Eigen kernels whose convolution gradients are
-several times slower. On a 2-core AVX2 EPYC, oneDNN took the (XLA-compiled)
-full-grid MIG from 740 s to 252 s and the conv models' training steps from
-470–672 to 676–890 images/s (`python -m benchmarks` at commits c17c17c and
-4396f6f, both beside other work on the machine; README, "oneDNN kernels on every
-x86 CPU"). `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's choice.
+AMX; elsewhere it falls back to Eigen kernels, whose convolution gradients are
+slower. `TF_ENABLE_ONEDNN_OPTS=0` keeps TensorFlow's choice. `python
+benchmarks/train_throughput.py --models vae --variants default --env-variants
+onednn_off` measures a training step both ways (past measurements:
+`benchmarks/results/history.md`).
 """
 
 import atexit

@@ -9,7 +9,11 @@ device on the same *global* batch (the recipe's `batch_size`):
   `reconstruction`, `kl` equal the single-device values on the global batch;
 - the reparameterisation noise of the global batch is drawn on every replica,
   which keeps its own slice, so VAE, β-VAE and AnnealedVAE take exactly the
-  single-device step (up to float summation order);
+  single-device step (up to float summation order). AnnealedVAE's penalty
+  `γ |KL − C|` is not linear in the batch: its replicas all-reduce their batch-mean
+  KLs and take the penalty on the global batch's KL (without that, replicas whose
+  KLs lie on both sides of C would step differently from one device);
+  tests/test_distribute.py checks these models against one device;
 - batch-dependent estimators are computed **per replica**, on each replica's
   local batch of `batch_size / replicas` images: β-TCVAE's MWS/MSS estimate of
   q(z), FactorVAE's discriminator halves and dimension permutation (its seed

@@ -63,8 +63,8 @@ def negative_log_likelihood(x, logits, likelihood="bernoulli"):
     For the Bernoulli likelihood this is computed as the summed
     `tf.nn.sigmoid_cross_entropy_with_logits`, the same function
     (`-x log σ(l) - (1-x) log(1-σ(l))`) in one fused kernel instead of TFP's two
-    softplus passes; it measured 1.13x faster training on the conv VAE
-    (`benchmarks/train_throughput.py`). The other likelihoods use TFP.
+    softplus passes (`python benchmarks/train_throughput.py` measures the training
+    step). The other likelihoods use TFP.
 
     Args:
         x: tensor `[batch, H, W, C]` of images in [0, 1].
@@ -137,12 +137,14 @@ def decomposed_kl_terms(z, mean, log_var, dataset_size, estimator="mss"):
       `mss_log_importance_weights` (1/N on the own example, (N-M)/(NM) on the
       stratum, 1/M elsewhere; rows sum to one).
     - `"mws"`, minibatch weighted sampling (App. C.1): log q(z_i) is
-      logsumexp_j log q(z_i | x_j) - log B, the minibatch average of the mixture
-      components. App. C.1 writes the normaliser as log(N M); that shifts log q(z)
-      by -log N and every log q(z_j) by -log N, which leaves the gradients alone but
-      adds a constant (D - 1) log N to the reported TC (and -D log N to the
-      dimension-wise KL). kerasdis normalises the weights to sum to one, so the
-      terms are estimates of the real quantities, as with MSS.
+      logsumexp_j log q(z_i | x_j) - log B, the minibatch average of the B mixture
+      components (weights 1/B, summing to one), and log q(z_ij) likewise per
+      latent. App. C.1 (and the authors' code) subtract log(N B) instead, weights
+      summing to 1/N: that lowers log q(z) and every log q(z_j) by log N, which
+      leaves the gradients alone but adds a constant (D - 1) log N to the reported
+      TC, log N to the MI and -D log N to the dimension-wise KL. kerasdis
+      normalises the weights to sum to one, so the terms are estimates of the real
+      quantities, as with MSS, and `dataset_size` is not used.
 
     All sums run through log-sum-exp, and `mi + tc + dwkl` equals the Monte Carlo
     KL of the batch, log q(z|x) - log p(z), for both estimators.

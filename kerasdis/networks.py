@@ -5,8 +5,16 @@ Three architectures are provided, all as functional `keras.Model`s:
 - `"conv"`: the convolutional encoder/decoder of Locatello et al. 2019
   ("Challenging Common Assumptions in the Unsupervised Learning of Disentangled
   Representations", Table 1; disentanglement_lib `conv_encoder` and
-  `deconv_decoder`), the common architecture of the disentanglement literature
-  (Burgess et al. 2018 use the same layout). Inputs are 64x64xC.
+  `deconv_decoder`), the common architecture of the disentanglement literature.
+  Inputs are 64x64xC. kerasdis builds, all ReLU with "same" padding: encoder conv
+  32 4x4 stride 2, conv 32 4x4 stride 2, conv 64 2x2 stride 2, conv 64 2x2 stride
+  2, FC 256, then two FC `latent_dim` heads (mean, log-variance); decoder FC 256,
+  FC 1024 reshaped to 4x4x64, transposed conv 64, 32, 32 (4x4 stride 2, ReLU)
+  and a transposed conv to C logit channels (4x4 stride 2). This is *not* the
+  network of Burgess et al. 2018 ("Understanding disentangling in β-VAE", App.
+  A.1), whose encoder has four conv layers of 32 channels, all 4x4 stride 2,
+  then two FC layers of 256 units, and whose decoder is its transpose; kerasdis'
+  AnnealedVAE (Burgess et al.'s objective) trains on the Locatello network above.
 - `"mlp"`: the fully connected networks of Chen et al. 2018 ("Isolating Sources of
   Disentanglement in VAEs", Appendix, dSprites): 1200-1200 ReLU encoder and
   1200-1200-1200 tanh decoder. Works for any input shape.
@@ -38,6 +46,8 @@ import tensorflow as tf
 from keras import layers
 
 ARCHITECTURES = ("conv", "mlp", "higgins2017")
+DATA_FORMATS = ("channels_last", "channels_first")
+LOGITS_LAYERS = ("auto", "overlap_add", "keras")
 
 
 def _check_architecture(architecture):
@@ -45,6 +55,14 @@ def _check_architecture(architecture):
         raise ValueError(
             f"`architecture` must be one of {ARCHITECTURES}, got {architecture!r}."
         )
+
+
+def _check_conv_option(name, value, allowed, default, architecture):
+    if value not in allowed:
+        raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}.")
+    if value != default and architecture != "conv":
+        raise ValueError(
+            f"`{name}={value!r}` applies to architecture='conv' only, got {architecture!r}.")
 
 
 def _initializers(seed):
@@ -130,11 +148,11 @@ class Conv2DTranspose(layers.Conv2DTranspose):
 
     For a decoder's last layer with one output channel (binary images): TensorFlow
     computes a transposed convolution as `Conv2DBackpropInput`, whose oneDNN CPU
-    kernel runs at a few percent of the machine's FLOP/s when it has a single output
-    channel (8-9 ms for the 64x64x1 logits of a batch of 64 on 2 cores, against 2.5 ms
-    as a matmul); for three channels it was no faster, so the conv decoder uses it
-    for one channel only. `python benchmarks/train_throughput.py --variants
-    default,keras_logits` measures the whole training step against Keras' layer.
+    kernel is slow when it has a single output channel; the conv decoder uses this
+    layer for one channel only (`build_decoder(logits_layer="auto")`). `python
+    benchmarks/train_throughput.py --variants default,keras_logits` measures the
+    whole training step against Keras' layer, `python benchmarks/step_profile.py
+    --layers` the layer alone (past measurements: `benchmarks/results/history.md`).
     Supports what the conv decoder uses: channels-last, square kernel
     a multiple of the stride, "same" padding, no dilation or output padding; any other
     configuration runs `Conv2DTranspose.call`.
@@ -182,7 +200,7 @@ def check_input_shape(input_shape, architecture):
 
 
 def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="encoder",
-                  seed=None):
+                  seed=None, data_format="channels_last"):
     """Builds an encoder `images -> (mean, log_var)`.
 
     Args:
@@ -192,22 +210,30 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
             or `"higgins2017"` (Higgins et al. 2017, 2D shapes).
         name: str. Model name.
         seed: int or None. Seeds the weight initialisation. Defaults to `None`.
+        data_format: str. Layout the `"conv"` layers compute in: `"channels_last"`
+            (NHWC, the default) or `"channels_first"` (NCHW: a `Permute` after the
+            input, the same layers and weight shapes). The images are NHWC either way.
 
     Returns:
         A functional `keras.Model` with two outputs of shape `[batch, latent_dim]`.
     """
     input_shape = check_input_shape(input_shape, architecture)
+    _check_conv_option("data_format", data_format, DATA_FORMATS, "channels_last", architecture)
     init = _initializers(seed)
     images = keras.Input(shape=input_shape, name="images")
     if architecture == "conv":
+        h, cf = images, {}
+        if data_format == "channels_first":
+            h = layers.Permute((3, 1, 2), name="to_channels_first")(h)
+            cf = {"data_format": "channels_first"}
         h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv1",
-            kernel_initializer=next(init))(images)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Conv2D(32, 4, strides=2, padding="same", activation="relu", name="conv2",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv3",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Conv2D(64, 2, strides=2, padding="same", activation="relu", name="conv4",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Flatten(name="flatten")(h)
         h = layers.Dense(256, activation="relu", name="fc", kernel_initializer=next(init))(h)
     else:  # "mlp" and "higgins2017": the same fully connected layers
@@ -221,7 +247,7 @@ def build_encoder(input_shape=(64, 64, 1), latent_dim=10, architecture="conv", n
 
 
 def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", name="decoder",
-                  seed=None):
+                  seed=None, data_format="channels_last", logits_layer="auto"):
     """Builds a decoder `z -> logits` of the observation model, shaped like the images.
 
     Args:
@@ -231,24 +257,44 @@ def build_decoder(output_shape=(64, 64, 1), latent_dim=10, architecture="conv", 
             or `"higgins2017"` (Higgins et al. 2017, 2D shapes).
         name: str. Model name.
         seed: int or None. Seeds the weight initialisation. Defaults to `None`.
+        data_format: str. Layout the `"conv"` layers compute in: `"channels_last"`
+            (NHWC, the default) or `"channels_first"` (NCHW, with a `Permute` to NHWC
+            after the `"logits"` layer). The logits are NHWC either way.
+        logits_layer: str. Class of the `"conv"` decoder's last layer (`"logits"`, same
+            weights and function whichever it is): `"auto"` (the default)
+            `kerasdis.networks.Conv2DTranspose` for one channel in channels-last and
+            `keras.layers.Conv2DTranspose` otherwise; `"overlap_add"` the former
+            (channels-last only); `"keras"` the latter.
     """
     output_shape = check_input_shape(output_shape, architecture)
+    _check_conv_option("data_format", data_format, DATA_FORMATS, "channels_last", architecture)
+    _check_conv_option("logits_layer", logits_layer, LOGITS_LAYERS, "auto", architecture)
+    channels_first = data_format == "channels_first"
+    if channels_first and logits_layer == "overlap_add":
+        raise ValueError("`logits_layer='overlap_add'` needs data_format='channels_last'.")
     init = _initializers(seed)
     z = keras.Input(shape=(latent_dim,), name="z")
     if architecture == "conv":
+        cf = {"data_format": "channels_first"} if channels_first else {}
         h = layers.Dense(256, activation="relu", name="fc1", kernel_initializer=next(init))(z)
         h = layers.Dense(1024, activation="relu", name="fc2", kernel_initializer=next(init))(h)
-        h = layers.Reshape((4, 4, 64), name="reshape")(h)
+        h = layers.Reshape((64, 4, 4) if channels_first else (4, 4, 64), name="reshape")(h)
         h = layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu", name="deconv1",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv2",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         h = layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu", name="deconv3",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
         # One channel: the same layer computed as a matmul and an overlap-add (faster on CPU).
-        last_layer = Conv2DTranspose if output_shape[-1] == 1 else layers.Conv2DTranspose
+        if logits_layer == "auto":
+            overlap_add = output_shape[-1] == 1 and not channels_first
+        else:
+            overlap_add = logits_layer == "overlap_add"
+        last_layer = Conv2DTranspose if overlap_add else layers.Conv2DTranspose
         logits = last_layer(output_shape[-1], 4, strides=2, padding="same", name="logits",
-            kernel_initializer=next(init))(h)
+            kernel_initializer=next(init), **cf)(h)
+        if channels_first:
+            logits = layers.Permute((2, 3, 1), name="to_channels_last")(logits)
     else:  # "mlp" and "higgins2017": the same fully connected layers
         h = layers.Dense(1200, activation="tanh", name="fc1", kernel_initializer=next(init))(z)
         h = layers.Dense(1200, activation="tanh", name="fc2", kernel_initializer=next(init))(h)

@@ -80,8 +80,9 @@ def dtype_policy(recipe):
     `"mixed_precision": true` builds the networks under `"mixed_bfloat16"`: layers
     compute in bfloat16 and keep float32 variables, network outputs are cast to
     float32 (`kerasdis.networks`). bfloat16 keeps float32's exponent range, so
-    no loss scaling is needed. On CPUs with AVX512-BF16 this trained the conv
-    VAE about 1.5x faster (`benchmarks/train_throughput.py`).
+    no loss scaling is needed. It pays on CPUs with native bfloat16 (AVX512-BF16
+    or AMX); elsewhere TensorFlow emulates it. `python benchmarks/train_throughput.py`
+    measures it (the "kept" rows).
     """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16" if recipe["mixed_precision"] else "float32")

@@ -6,6 +6,7 @@
     kerasdis tune ... --out tuning/bvae                 # again: resumes the search
     kerasdis tune ... --role chief  --oracle-port 8000  # distributed: one chief ...
     kerasdis tune ... --role worker --oracle-port 8000 --tuner-id worker0   # ... n workers
+    kerasdis tune --dataset my_images --objective val_udr --seeds-per-trial 3 ...  # no labels
 
 `--out DIR` is the search directory (`results.csv`, `results.json`, `tradeoff.png`
 and keras-tuner's files). `kerasdis.cli` adds the subcommand with `add_tune_parser`.
@@ -59,7 +60,8 @@ def add_tune_parser(subparsers):
                         help="random, bayesian, hyperband or grid (kerasdis.tuning.TUNERS)")
     parser.add_argument("--objective", default="val_discrete_mig",
                         help="val_<metric> of kerasdis.tuning.OBJECTIVES, e.g. val_mig, "
-                             "val_beta_vae, val_tradeoff")
+                             "val_beta_vae, val_tradeoff, or val_udr (label-free; needs "
+                             "--seeds-per-trial >= 2)")
     parser.add_argument("--max-trials", type=int, default=10,
                         help="number of trials (hyperband: a cap, 0 for none)")
     parser.add_argument("--beta", nargs="+", default=None, metavar="V",
@@ -88,6 +90,12 @@ def add_tune_parser(subparsers):
                         help="nats per image; needed by --objective val_tradeoff")
     parser.add_argument("--tradeoff-metric", default="discrete_mig")
     parser.add_argument("--tradeoff-penalty", type=float, default=1.0)
+    parser.add_argument("--seeds-per-trial", type=int, default=1, metavar="N",
+                        help="seeds trained per trial (N times the cost); N >= 2 logs val_udr, "
+                             "the median UDR of the seeds (not with --tuner hyperband)")
+    parser.add_argument("--udr-options", default=None, metavar="JSON",
+                        help='UDR protocol for val_udr, e.g. \'{"num_samples": 5000, '
+                             '"correlation": "lasso"}\'')
     parser.add_argument("--tuner-options", default=None, metavar="JSON",
                         help='oracle options, e.g. \'{"max_epochs": 4, "factor": 2}\' (hyperband)')
     parser.add_argument("--seed", type=int, default=0)
@@ -143,6 +151,8 @@ def search_kwargs_from_args(args):
         "model_args": _json_option(args.model_args, "--model-args"),
         "reconstruction_budget": args.reconstruction_budget,
         "tradeoff_metric": args.tradeoff_metric, "tradeoff_penalty": args.tradeoff_penalty,
+        "seeds_per_trial": args.seeds_per_trial,
+        "udr_options": _json_option(args.udr_options, "--udr-options"),
     }
     beta = _number_space(float)(args.beta, "--beta")
     if beta is not None:
@@ -157,7 +167,9 @@ def cmd_tune(args):
     if args.role != "worker":
         print(f"searching {args.model} with the {args.tuner} tuner: up to "
               f"{args.max_trials or 'as many as the tuner needs'} trials of {args.epochs} epochs "
-              f"x {args.steps_per_epoch:,} steps (batch {args.batch_size}), each epoch scored by "
+              f"x {args.steps_per_epoch:,} steps (batch {args.batch_size})"
+              + (f" x {args.seeds_per_trial} seeds" if args.seeds_per_trial > 1 else "")
+              + ", each epoch scored by "
               f"{', '.join(args.metrics or [args.objective.removeprefix('val_')])}; fewer "
               "--max-trials, --epochs or --steps-per-epoch, or cheaper --metric-options, for "
               "less", flush=True)

@@ -13,13 +13,15 @@ from kerasdis import viz
 ds = kd.data.load("dsprites")
 x = ds.images(ds.sample_factors(256, seed=0))
 grid = viz.traversal_grid(model, x, path="traversals.png")   # uint8 [H, W, 3]
-viz.traversal_gif(model, "traversals.gif", x)                # animated, lo -> hi -> lo
+viz.traversal_gif(model, x, path="traversals.gif")           # animated, lo -> hi -> lo
 viz.reconstructions(model, x[:8], path="reconstructions.png")
 kls = viz.kl_per_dimension(model, ds, path="kl.png")          # nats per latent
 viz.latents_vs_factors(model, ds, path="latents_vs_factors.png")
 viz.tradeoff_plot(runs, x="reconstruction", y="mig", label="model", path="tradeoff.png")
 ```
 
+Every picture function takes the model first, then the data (images, a dataset,
+or a number of samples), then options, and the file as the keyword `path=`.
 Images are uint8 numpy arrays `[H, W, 3]` (grayscale models are shown in gray
 RGB). Every function writes a file when given `path`; files are written atomically
 (a temporary file in the same folder, then `os.replace`), and missing folders are
@@ -27,9 +29,11 @@ created. Plots use matplotlib's Agg canvas directly (`matplotlib.figure.Figure`,
 never `pyplot`), so nothing needs a display and the global backend is untouched.
 """
 
+import functools
 import math
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -252,16 +256,22 @@ def _line_height(font):
     return font.getbbox("Ag")[3] + 1
 
 
+# A latent whose mean KL to the prior is below this (nats) carries no information.
+INACTIVE_KL = 0.01
+
+
 def _row_labels(dims, kls, row_height):
-    """Row labels `z<j>` and `<KL>` (one line each, or one line for small images).
+    """Row labels `z<j>`, `<KL>` and, below `INACTIVE_KL`, "inactive" (one line each,
+    or one line for small images).
 
     Returns the labels (lists of lines) and the width of the label margin.
     """
     font = _font()
-    labels = [[f"z{d}"] + ([] if kls is None else [f"{kl:.2f}"])
+    labels = [[f"z{d}"] + ([] if kl is None else [f"{kl:.2f}"])
+              + (["inactive"] if kl is not None and kl < INACTIVE_KL else [])
               for d, kl in zip(dims, kls if kls is not None else [None] * len(dims))]
-    if row_height < 2 * _line_height(font):
-        labels = [[" ".join(lines)] for lines in labels]
+    labels = [lines if len(lines) * _line_height(font) <= row_height else [" ".join(lines)]
+              for lines in labels]
     text_width = max(font.getlength(line) for lines in labels for line in lines)
     return labels, 4 + int(math.ceil(text_width))
 
@@ -388,8 +398,39 @@ def traversal_grid(model, x=None, dims=None, steps=11, limits=(-2, 2), sort_by="
     return image
 
 
-def traversal_gif(model, path, x=None, dims=None, steps=11, limits=(-2, 2), sort_by="kl", seed=0,
-                  dataset=None, num_images=DEFAULT_NUM_IMAGES, columns=None, duration=100):
+# The parameters of `traversal_gif` before it took `path=` as a keyword, in order.
+_OLD_GIF_ORDER = ("path", "x", "dims", "steps", "limits", "sort_by", "seed", "dataset",
+                  "num_images", "columns", "duration")
+
+
+def _accepts_old_gif_order(function):
+    """Lets `traversal_gif(model, path, x, ...)` (the old order) run, with a
+    `DeprecationWarning`: a path-like second positional argument is the file."""
+
+    @functools.wraps(function)
+    def wrapper(model, *args, **kwargs):
+        if args and isinstance(args[0], (str, bytes, os.PathLike)):
+            warnings.warn(
+                "traversal_gif(model, path, x, ...) is deprecated: pass the file as a keyword, "
+                "traversal_gif(model, x, ..., path=...), as every kerasdis.viz function.",
+                DeprecationWarning, stacklevel=2)
+            if len(args) > len(_OLD_GIF_ORDER):
+                raise TypeError(f"traversal_gif() takes at most {len(_OLD_GIF_ORDER) + 1} "
+                                f"positional arguments, got {len(args) + 1}.")
+            for name, value in zip(_OLD_GIF_ORDER, args):
+                if name in kwargs:
+                    raise TypeError(f"traversal_gif() got multiple values for argument {name!r}.")
+                kwargs[name] = value
+            args = ()
+        return function(model, *args, **kwargs)
+
+    return wrapper
+
+
+@_accepts_old_gif_order
+def traversal_gif(model, x=None, dims=None, steps=11, limits=(-2, 2), sort_by="kl", seed=0,
+                  path=None, dataset=None, num_images=DEFAULT_NUM_IMAGES, columns=None,
+                  duration=100):
     """Animated traversal of every latent at once, as disentanglement_lib publishes.
 
     Each frame shows one decoded image per latent (ordered as in
@@ -398,10 +439,14 @@ def traversal_gif(model, path, x=None, dims=None, steps=11, limits=(-2, 2), sort
     smoothly over `2 * steps - 2` frames. A bar under the images marks the current
     position in the range. Written by Pillow.
 
+    Arguments are ordered as in every picture function of this module: the model,
+    then the data, then options, the file as the keyword `path=`. The old order
+    `traversal_gif(model, path, x, ...)` still works and warns (`DeprecationWarning`).
+
     Args:
         model, x, dims, steps, limits, sort_by, seed, dataset, num_images: as in
             `traversal_grid`.
-        path: GIF file to write.
+        path: GIF file to write (required).
         columns: int or `None`. Images per row of a frame.
         duration: int. Milliseconds per frame. Defaults to `100`.
 
@@ -411,7 +456,8 @@ def traversal_gif(model, path, x=None, dims=None, steps=11, limits=(-2, 2), sort
     from PIL import Image
 
     if path is None:
-        raise ValueError("`path` must be a file name for the GIF, got None.")
+        raise ValueError("`path` must be a file name for the GIF (traversal_gif(model, x, "
+                         "path='traversals.gif')), got None.")
     duration = _check_int("duration", duration, 1)
     plan = _prepare_traversal(model, x, dims, steps, limits, sort_by, seed, dataset, num_images)
     tiles = _traversal_tiles(model, plan)  # [rows, steps, h, w, 3]

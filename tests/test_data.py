@@ -24,8 +24,9 @@ def _centroid(image):
 @pytest.mark.bad_input
 def test_names_and_load_errors():
     assert set(kd.data.names()) == {
-        "dsprites", "color_dsprites", "noisy_dsprites", "shapes3d", "smallnorb", "celeba",
-        "chairs3d", "faces3d"
+        "dsprites", "color_dsprites", "noisy_dsprites", "scream_dsprites", "shapes3d",
+        "smallnorb", "celeba", "chairs3d", "cars3d", "mpi3d_toy", "mpi3d_realistic",
+        "mpi3d_real", "faces3d"
     }
     with pytest.raises(ValueError, match=r"Unknown dataset name 'mnist'.*dsprites.*celeba"):
         kd.data.load("mnist")

@@ -30,7 +30,7 @@ UPDATE_RTOL = 1e-5  # relative error of the whole update vector
 WEIGHT_RTOL, WEIGHT_ATOL = 1e-4, 1e-5
 METRIC_RTOL, METRIC_ATOL = 1e-4, 1e-6
 
-EXACT_MODELS = ("vae", "beta_vae")
+EXACT_MODELS = ("vae", "beta_vae", "annealed_vae", "annealed_vae_split")
 PER_REPLICA_MODELS = ("beta_tcvae", "factor_vae", "dip_vae")
 
 # Written to a file and run as `python script.py OUT_DIR MODEL,MODEL,... STEPS`.
@@ -56,7 +56,25 @@ SPECS = {
     "beta_tcvae": (models.BetaTCVAE, {"beta": 100.0, "dataset_size": 1000, "estimator": "mss"}),
     "factor_vae": (models.FactorVAE, {"gamma": 100.0, "discriminator_units": 32}),
     "dip_vae": (models.DIPVAE, {"variant": "i", "lambda_od": 10.0}),
+    # The built-in capacity schedule (the variable written inside the replicated step) ...
+    "annealed_vae": (models.AnnealedVAE, {"gamma": 1000.0, "capacity_max": 0.004,
+                                          "capacity_steps": 2}),
+    # ... and a capacity between the KLs of the two shards of the first batch (set in
+    # `make`): |KL - C| has a different sign on each replica, so the step is exact only
+    # if the penalty is taken on the global batch's KL.
+    "annealed_vae_split": (models.AnnealedVAE, {"gamma": 1000.0, "capacity_steps": None}),
 }
+
+
+def split_capacity(model):
+    """The mean of the KLs of the two halves of the first global batch."""
+    from kerasdis import losses
+    kls = []
+    for r in range(REPLICAS):
+        mean, log_var = model.encode(images[r * BATCH // REPLICAS:(r + 1) * BATCH // REPLICAS])
+        kls.append(float(np.mean(losses.gaussian_kl(mean, log_var))))
+    assert kls[0] != kls[1]
+    return 0.5 * (kls[0] + kls[1])
 
 
 def make(name):
@@ -64,6 +82,8 @@ def make(name):
     model = cls(latent_dim=4, seed=7, **args)
     extra = {"discriminator_optimizer": keras.optimizers.SGD(LR)} if name == "factor_vae" else {}
     model.compile(optimizer=keras.optimizers.SGD(LR), **extra)
+    if name == "annealed_vae_split":
+        model.capacity.assign(split_capacity(model))
     return model
 
 
@@ -168,7 +188,7 @@ for name in names:
     result["mirrored_init"] = weights(mirrored)
     result["mirrored_hist"] = fit(mirrored)
     result["mirrored"] = weights(mirrored)
-    if name not in ("vae", "beta_vae"):
+    if name in ("beta_tcvae", "factor_vae", "dip_vae"):
         reference = make(name)
         result["reference_hist"] = reference_fit(reference)
         result["reference"] = weights(reference)
@@ -274,10 +294,14 @@ def test_mirrored_step_equals_single_device_step(mirrored_runs, name):
         np.testing.assert_allclose(a, b, rtol=WEIGHT_RTOL, atol=WEIGHT_ATOL)
     # The reported terms are not scaled by the replicas: equal to one device's, not halved.
     data = np.load(path)
-    for term in ("loss", "reconstruction", "kl"):
+    terms = ("loss", "reconstruction", "kl") + (("capacity",) if "annealed" in name else ())
+    for term in terms:
         np.testing.assert_allclose(data[f"mirrored_hist/{term}"], data[f"single_hist/{term}"],
                                    rtol=METRIC_RTOL, atol=METRIC_ATOL, err_msg=term)
     assert data["mirrored_hist/loss"][0] > 1000  # the loss is per image, in nats
+    if name == "annealed_vae":  # the schedule C(t) = C_max min(1, t / 2) at steps 0, 1, 2
+        np.testing.assert_allclose(data["mirrored_hist/capacity"], [0.0, 0.002, 0.004],
+                                   rtol=1e-6)
 
 
 @pytest.mark.slow

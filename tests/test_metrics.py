@@ -497,6 +497,57 @@ def test_elbo_decomposition_sums_to_kl(ds):
     assert abs(prior["index_code_mi"]) < 0.6
 
 
+class ManyImages(NoFactors):
+    """10,050 images: more than the default subsample of 10,000."""
+
+    num_examples = 10_050
+
+    def images_at(self, indices):
+        indices = np.asarray(indices)
+        return ((indices[:, None] * np.array([1, 7, 13])) % 97 / 96.0).reshape(
+            -1, 1, 3, 1).astype(np.float32)
+
+
+def test_elbo_protocols_by_name():
+    """"subsample" (default): 10,000 images as mixture components, entropies over all of
+    their samples; "chen2018" (the authors'): every image, 10,000 entropy samples."""
+    model, ds = FakeModel(log_var=-2.0), ManyImages()
+    default = metrics.elbo_decomposition(model, ds, seed=0)
+    assert (default["protocol"], default["num_images"], default["num_samples"]) == (
+        "subsample", 10_000, 10_000)
+    same = metrics.elbo_decomposition(model, ds, seed=0, protocol="subsample",
+                                      num_images=10_000, num_samples=None)
+    assert same == default  # the default numbers are unchanged
+    chen = metrics.elbo_decomposition(model, ds, seed=0, protocol="chen2018")
+    assert (chen["protocol"], chen["num_images"], chen["num_samples"]) == (
+        "chen2018", 10_050, 10_000)
+    assert chen["index_code_mi"] + chen["total_correlation"] + chen["dimwise_kl"] == \
+        pytest.approx(chen["kl"], rel=1e-6)
+    with pytest.raises(ValueError, match="chen2018.*num_images"):
+        metrics.elbo_decomposition(model, ds, protocol="chen2018", num_images=100)
+    with pytest.raises(ValueError, match="protocol"):
+        metrics.elbo_decomposition(model, ds, protocol="chen")
+
+
+def test_evaluate_records_the_elbo_protocol():
+    model, ds = FakeModel(log_var=-2.0), NoFactors()
+    out = metrics.evaluate(model, ds, metrics=["elbo"], verbose=0)
+    assert out["protocol"]["metrics"]["elbo"] == {
+        "protocol": "subsample", "num_images": 10_000, "num_samples": None}
+    assert out["elbo"]["protocol"] == "subsample" and out["elbo"]["num_images"] == 50
+    chen = metrics.evaluate(model, ds, metrics=["elbo"], verbose=0,
+                            options={"elbo": {"protocol": "chen2018"}})
+    assert chen["protocol"]["metrics"]["elbo"] == {
+        "protocol": "chen2018", "num_images": None, "num_samples": 10_000}
+    assert chen["elbo"]["protocol"] == "chen2018" and chen["elbo"]["num_images"] == 50
+    with pytest.raises(ValueError, match=r"options\['elbo'\].*chen2018"):
+        metrics.evaluate(model, ds, metrics=["elbo"], verbose=0,
+                         options={"elbo": {"protocol": "chen2018", "num_samples": 20}})
+    from kerasdis.metrics.evaluate import cost  # counts the whole dataset for chen2018
+    assert cost(model, ds, metrics=["elbo"], options={"elbo": {"protocol": "chen2018"}},
+                timing_images=4)["images"] >= 50
+
+
 def test_elbo_needs_no_factors():
     out = metrics.elbo_decomposition(FakeModel(), NoFactors(), num_images=20)
     assert np.isfinite(out["elbo"])

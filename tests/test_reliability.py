@@ -14,13 +14,19 @@ def _fit(model, x, **kwargs):
     return model.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0, **kwargs)
 
 
+# Numpy arrays are checked in Python before training (a ValueError, tests/test_input_checks.py);
+# a tf.data stream is checked in the graph, batch by batch, as here.
+def _batches(x):
+    return tf.data.Dataset.from_tensor_slices(x).batch(8)
+
+
 @pytest.mark.bad_input
 def test_nan_pixels_stop_training_and_name_the_step(binary_images):
     x = binary_images[:32].copy()
     x[17, 3, 3, 0] = np.nan  # in the third batch of 8
     model = kd.models.BetaVAE(seed=0)
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or Inf") as error:
-        _fit(model, x)
+        _fit(model, _batches(x))
     assert "step" in str(error.value) and "2" in str(error.value)
 
 
@@ -28,9 +34,9 @@ def test_nan_pixels_stop_training_and_name_the_step(binary_images):
 def test_bernoulli_refuses_pixels_outside_the_unit_interval(binary_images):
     x = binary_images[:16] * 255.0  # float images in [0, 255]
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
-        _fit(kd.models.VAE(seed=0), x)
+        _fit(kd.models.VAE(seed=0), _batches(x))
     # The Gaussian likelihood accepts any finite values.
-    _fit(kd.models.VAE(seed=0, likelihood="gaussian"), binary_images[:16] * 2.0 - 0.5)
+    _fit(kd.models.VAE(seed=0, likelihood="gaussian"), _batches(binary_images[:16] * 2.0 - 0.5))
 
 
 def test_uint8_images_are_scaled(binary_images):

@@ -132,15 +132,48 @@ def test_traversal_grid_options(model, x, factor_ds, tmp_path):
 
 def test_traversal_gif_frames(model, dead_model, x, tmp_path):
     path = tmp_path / "t.gif"
-    frames = viz.traversal_gif(model, path, x, steps=5)
+    frames = viz.traversal_gif(model, x, steps=5, path=path)
     assert frames == 2 * 5 - 2
     with Image.open(path) as gif:
         assert gif.n_frames == frames
         assert gif.info.get("loop") == 0
     # Every frame is kept even when the images do not change (the slider moves).
-    assert viz.traversal_gif(dead_model, tmp_path / "s.gif", x, dims=[DEAD], steps=2) == 2
+    assert viz.traversal_gif(dead_model, x, dims=[DEAD], steps=2, path=tmp_path / "s.gif") == 2
     with Image.open(tmp_path / "s.gif") as gif:
         assert gif.n_frames == 2
+
+
+def test_traversal_gif_old_argument_order_still_works_with_a_warning(model, x, tmp_path):
+    """The old `traversal_gif(model, path, x, ...)` writes the same GIF, with a warning."""
+    new = viz.traversal_gif(model, x, [3, 1], 3, path=tmp_path / "new.gif")
+    with pytest.warns(DeprecationWarning, match="path="):
+        old = viz.traversal_gif(model, tmp_path / "old.gif", x, [3, 1], 3)
+    with pytest.warns(DeprecationWarning):
+        assert viz.traversal_gif(model, str(tmp_path / "kw.gif"), x, steps=3, dims=[3, 1]) == new
+    assert old == new == 2 * 3 - 2
+    assert (tmp_path / "old.gif").read_bytes() == (tmp_path / "new.gif").read_bytes()
+    assert (tmp_path / "kw.gif").read_bytes() == (tmp_path / "new.gif").read_bytes()
+
+
+@pytest.mark.bad_input
+def test_traversal_gif_needs_a_path(model, x, tmp_path):
+    with pytest.raises(ValueError, match="path"):
+        viz.traversal_gif(model, x, steps=3)
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="x"):
+        viz.traversal_gif(model, tmp_path / "a.gif", x, x=x)
+
+
+def test_picture_functions_share_one_argument_order():
+    """Model first, then the data, and the file as the keyword `path` (default None)."""
+    import inspect
+
+    data = {"traversal_grid": "x", "traversal_gif": "x", "reconstructions": "x",
+            "samples": "n", "kl_per_dimension": "data", "latents_vs_factors": "ds"}
+    for name, first in data.items():
+        params = list(inspect.signature(getattr(viz, name)).parameters.values())
+        assert [p.name for p in params[:2]] == ["model", first], name
+        path = inspect.signature(getattr(viz, name)).parameters["path"]
+        assert path.default is None and params.index(path) > 1, name
 
 
 # --------------------------------------------------- reconstructions, samples
@@ -258,7 +291,7 @@ def test_traversal_errors(model, kwargs, argument):
 @pytest.mark.bad_input
 def test_other_errors(model, x, tmp_path):
     with pytest.raises(ValueError, match="`steps`"):
-        viz.traversal_gif(model, tmp_path / "a.gif", x, steps=1)
+        viz.traversal_gif(model, x, steps=1, path=tmp_path / "a.gif")
     with pytest.raises(ValueError, match="`x`"):
         viz.reconstructions(model, x[..., 0])
     with pytest.raises(ValueError, match="`n`"):

@@ -351,6 +351,14 @@ def test_make_table(preset, tmp_path):
     subprocess.run(run, check=True)
     row = next(line for line in readme.read_text().splitlines() if "| infogan_dsprites |" in line)
     assert "| n/a | n/a |" in row and "300000" not in row
+    # Pictures: every entry with a traversal picture in the zoo directory is shown.
+    pictures = tmp_path / "zoo"
+    (pictures / "beta_vae_dsprites").mkdir(parents=True)
+    (pictures / "beta_vae_dsprites" / "traversal.png").write_bytes(b"png")
+    subprocess.run(run + ["--zoo-dir", str(pictures)], check=True)
+    text = readme.read_text()
+    assert "![beta_vae_dsprites](beta_vae_dsprites/traversal.png)" in text
+    assert "infogan_dsprites/traversal.png" not in text and "animated" not in text
 
 
 # ---------------------------------------------------------- installed wheel

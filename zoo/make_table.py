@@ -5,7 +5,9 @@
 
 Reads every `kerasdis/presets/<name>/metadata.json` (written by
 `kerasdis.zoo.publish` / `save_to_preset`) and replaces the text between the
-`<!-- zoo-table:start -->` and `<!-- zoo-table:end -->` markers of the README.
+`<!-- zoo-table:start -->` and `<!-- zoo-table:end -->` markers of the README, and
+the pictures section (`<!-- zoo-pictures:... -->`) with every entry's traversal
+picture that `python zoo/make_pictures.py` drew into `zoo/<name>/`.
 Standalone: needs neither TensorFlow nor kerasdis to be importable. Missing
 values are shown as "—".
 """
@@ -26,11 +28,12 @@ END = "<!-- zoo-table:end -->"
 NAME = re.compile(r"^[a-z0-9_]+$")
 DASH = "—"
 
-# Targets of the zoo issue: (column key, threshold) per entry, score >= threshold.
+# Targets of the zoo issues: [(column key, threshold), ...] per entry, score >= threshold.
 TARGETS = {
-    "beta_tcvae_dsprites": ("mig", 0.30),
-    "beta_vae_dsprites": ("beta_vae", 0.90),
-    "factor_vae_dsprites": ("factor_vae", 0.80),
+    "beta_tcvae_dsprites": [("mig", 0.30)],
+    "beta_vae_dsprites": [("beta_vae", 0.90)],
+    "factor_vae_dsprites": [("factor_vae", 0.80)],
+    "ada_gvae_dsprites": [("mig", 0.30), ("dci", 0.50)],
 }
 # Every disentangling dSprites entry must beat the plain VAE's MIG by this margin.
 BASELINE = "vae_dsprites"
@@ -39,7 +42,10 @@ BASELINE_MARGIN = 0.05
 # not a reconstruction or a KL of a VAE, so the table leaves those two cells out.
 NO_ELBO = {"InfoGAN"}
 NOT_APPLICABLE = "n/a"
-LABELS = {"mig": "MIG", "beta_vae": "BetaVAE", "factor_vae": "FactorVAE"}
+LABELS = {"mig": "MIG", "beta_vae": "BetaVAE", "factor_vae": "FactorVAE",
+          "dci": "DCI disentanglement"}
+PICTURES_START = "<!-- zoo-pictures:start -->"
+PICTURES_END = "<!-- zoo-pictures:end -->"
 
 COLUMNS = ("name", "model", "steps", "wall time", "MIG", "discrete MIG", "BetaVAE",
            "FactorVAE", "DCI disentanglement", "SAP", "reconstruction", "KL", "target", "met")
@@ -123,8 +129,7 @@ def _wall_time(seconds):
 def target(name, entry_scores, baseline_mig):
     """(target text, met) with met one of "yes", "no", DASH (unknown)."""
     parts = []
-    if name in TARGETS:
-        key, threshold = TARGETS[name]
+    for key, threshold in TARGETS.get(name, ()):
         value = entry_scores[key]
         parts.append((f"{LABELS[key]} ≥ {threshold:.2f}",
                       None if value is None else value >= threshold))
@@ -163,12 +168,38 @@ def table(entries):
     return "\n".join(lines)
 
 
-def render(readme_text, table_text):
-    block = f"{START}\n{table_text}\n{END}"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pattern.search(readme_text):
-        return pattern.sub(lambda _: block, readme_text, count=1)
-    return readme_text.rstrip("\n") + f"\n\n## Results\n\n{block}\n"
+def pictures(entries, zoo_dir=HERE):
+    """Markdown of every entry's traversal picture that `zoo/make_pictures.py` drew."""
+    lines = []
+    for name in sorted(entries):
+        png = os.path.join(zoo_dir, name, "traversal.png")
+        if not os.path.isfile(png):
+            continue
+        steps = entries[name].get("steps")
+        at = f" at {steps:,} steps" if isinstance(steps, int) else ""
+        gif = os.path.isfile(os.path.join(zoo_dir, name, "traversal.gif"))
+        lines += [f"### {name}", "",
+                  f"![{name}]({name}/traversal.png)" + (
+                      f" ([animated]({name}/traversal.gif))" if gif else ""), "",
+                  f"Latent traversals of the published preset{at}: one row per latent, "
+                  "most informative first, labelled with its KL in nats; rows marked "
+                  "\"inactive\" carry no information (KL < 0.01).", ""]
+    return "\n".join(lines).rstrip() if lines else "_no pictures yet: run python zoo/make_pictures.py_"
+
+
+def _replace(text, start, end, body, heading):
+    block = f"{start}\n{body}\n{end}"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(text):
+        return pattern.sub(lambda _: block, text, count=1)
+    return text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
+
+
+def render(readme_text, table_text, pictures_text=None):
+    text = _replace(readme_text, START, END, table_text, "Results")
+    if pictures_text is not None:
+        text = _replace(text, PICTURES_START, PICTURES_END, pictures_text, "Pictures")
+    return text
 
 
 def write_atomic(path, text):
@@ -186,6 +217,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=PRESETS, help="directory of preset directories")
     parser.add_argument("--readme", default=README, help="the README holding the table")
+    parser.add_argument("--zoo-dir", default=HERE,
+                        help="where the entries' pictures are (zoo/<name>/traversal.png)")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the table is out of date")
     args = parser.parse_args(argv)
@@ -193,7 +226,8 @@ def main(argv=None):
     if os.path.exists(args.readme):
         with open(args.readme, encoding="utf-8") as f:
             current = f.read()
-    updated = render(current, table(read_presets(args.presets)))
+    entries = read_presets(args.presets)
+    updated = render(current, table(entries), pictures(entries, args.zoo_dir))
     if args.check:
         if updated != current:
             print(f"{args.readme} is out of date: run python zoo/make_table.py", file=sys.stderr)

@@ -19,6 +19,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, {
     "ColorDSprites": ".dsprites",
     "DSprites": ".dsprites",
     "NoisyDSprites": ".dsprites",
+    "ScreamDSprites": ".dsprites",
     "ManualDownloadError": ".catalog",
     "load": ".registry",
     "names": ".registry",

@@ -8,14 +8,18 @@ command lists the table and checks names before TensorFlow loads, and
 
 Sources:
 
-- `"procedural"`: rendered by kerasdis in numpy, offline.
+- `"procedural"`: rendered by kerasdis in numpy, offline (Scream-dSprites also
+  needs a copy of the painting: `image_path=`, or `scream.jpg` in the manual
+  directory).
 - `"tfds"`: a tensorflow-datasets dataset that TFDS can download itself
   (`kd.data.load(name, download=True)`); its files can also be put in the manual
   directory by hand (see `ManualArchive`).
 - `"manual download"`: a tensorflow-datasets builder shipped by kerasdis
   (`kerasdis.data.builders`) that reads an archive the user downloads once and
   puts in `<data_dir>/downloads/manual/`; `kd.data.load(name, data_dir=...)`
-  prepares it on first use.
+  prepares it on first use. MPI3D (12.7 GB arrays) is not rewritten into TFDS
+  records: its builder memory-maps the published array and records that in
+  `<data_dir>/<name>/<version>/kerasdis_prepared.json` (`PREPARED_MARKER`).
 - `"licence"`: not redistributable; `kd.data.load` explains how to obtain it.
 
 `data_dir` is TFDS's data directory: the argument, else `$TFDS_DATA_DIR`, else
@@ -78,6 +82,62 @@ CHAIRS3D_ARCHIVE = ManualArchive(
     note="the extracted folder `rendered_chairs/` is accepted too",
 )
 
+CARS3D_ARCHIVE = ManualArchive(
+    files=("nips2015-analogy-data.tar.gz", "cars"),
+    url="http://www.scottreed.info/files/nips2015-analogy-data.tar.gz",
+    homepage="http://www.scottreed.info/ (Reed et al., NeurIPS 2015, "
+             "\"Deep Visual Analogy-Making\")",
+    size="not stated by the publisher",
+    checksum="none published; disent (Michlo) records MD5 4e866a7919c1beedf53964e6f7a23686 "
+             "for this file",
+    note="or the extracted `cars/` folder (`data/cars/` of the archive: 183 "
+         "`car_XXX_mesh.mat` files and `list.txt`), as disentanglement_lib keeps it",
+)
+
+_MPI3D_HOME = "https://github.com/rr-learning/disentanglement_dataset"
+_MPI3D_MD5 = {  # as recorded by disent for the storage.googleapis.com copies
+    "mpi3d_toy": "55889cb7c7dfc655d6e0277beee88868",
+    "mpi3d_realistic": "59a6225b88b635365f70c91b3e52f70f",
+    "mpi3d_real": "0f33f609918fb5c97996692f91129802",
+}
+
+
+def _mpi3d_archive(name):
+    extra = ("sim_toy_64x_ordered_without_heldout_factors.npz",) if name == "mpi3d_toy" else \
+        ("sim_realistic_64x_ordered_without_heldout_factors.npz",) \
+        if name == "mpi3d_realistic" else ()
+    return ManualArchive(
+        files=(f"{name}.npz",) + extra,
+        url=f"https://huggingface.co/datasets/waleedgondal/mpi3d/resolve/main/{name}.npz",
+        homepage=_MPI3D_HOME,
+        size="about 12.7 GB (an uncompressed .npz whose one member `images.npy`, uint8 "
+             "[1036800, 64, 64, 3], is 12,740,198,528 bytes)",
+        checksum=f"none published by the authors; disent records MD5 {_MPI3D_MD5[name]} for "
+                 "the earlier copy at https://storage.googleapis.com/disentanglement_dataset/"
+                 f"Final_Dataset/{name}.npz (mpi3d_real.npz was re-published corrected in "
+                 "April 2025)",
+        note="older mirror: https://storage.googleapis.com/mpi3d_disentanglement_dataset/"
+             f"data/{name}.npz"
+             + (f"; disentanglement_lib's early 460,800-image file `{extra[0]}` (4 colours x "
+                "4 shapes) is accepted too" if extra else ""),
+    )
+
+
+MPI3D_ARCHIVES = {n: _mpi3d_archive(n) for n in ("mpi3d_toy", "mpi3d_realistic", "mpi3d_real")}
+
+SCREAM_IMAGE = ManualArchive(
+    files=("scream.jpg", "The_Scream.jpg"),
+    url="https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg",
+    homepage="https://commons.wikimedia.org/wiki/File:The_Scream.jpg",
+    size="any size: it is shrunk to fit 350x274 as disentanglement_lib does (at least 65 "
+         "pixels each way after that)",
+    checksum="none (any copy of the painting works; public domain)",
+    note="or pass `image_path=`",
+)
+
+_MPI3D_FACTORS = ("object_color", "object_shape", "object_size", "camera_height",
+                  "background_color", "first_dof", "second_dof")
+
 CELEBA_FILES = ManualArchive(
     files=("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt",
            "list_landmarks_align_celeba.txt", "identity_CelebA.txt"),
@@ -97,6 +157,9 @@ TABLE = {
                                   *_DSPRITES, tfds_name="dsprites"),
     "noisy_dsprites": DatasetInfo("noisy_dsprites", "procedural", 737_280, (64, 64, 3),
                                   *_DSPRITES, tfds_name="dsprites"),
+    "scream_dsprites": DatasetInfo("scream_dsprites", "procedural", 737_280, (64, 64, 3),
+                                   *_DSPRITES, tfds_name="dsprites", archive=SCREAM_IMAGE,
+                                   note="needs the painting: image_path="),
     "shapes3d": DatasetInfo(
         "shapes3d", "tfds", 480_000, (64, 64, 3),
         ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation"),
@@ -109,6 +172,13 @@ TABLE = {
     "chairs3d": DatasetInfo("chairs3d", "manual download", 86_366, (64, 64, 1),
                             ("chair", "azimuth", "elevation"), (1393, 31, 2),
                             tfds_name="chairs3d", archive=CHAIRS3D_ARCHIVE),
+    "cars3d": DatasetInfo("cars3d", "manual download", 17_568, (64, 64, 3),
+                          ("elevation", "azimuth", "object"), (4, 24, 183),
+                          tfds_name="cars3d", archive=CARS3D_ARCHIVE),
+    **{name: DatasetInfo(name, "manual download", 1_036_800, (64, 64, 3), _MPI3D_FACTORS,
+                         (6, 6, 2, 3, 3, 40, 40), tfds_name=name, archive=archive,
+                         note="memory-mapped")
+       for name, archive in MPI3D_ARCHIVES.items()},
     "faces3d": DatasetInfo("faces3d", "licence", 0, (64, 64, 1), (), (),
                            note="Basel Face Model renders, not redistributable"),
 }
@@ -153,6 +223,20 @@ def tfds_prepared(tfds_name, data_dir=None):
     return False
 
 
+# Written by the kerasdis builders that prepare data outside TFDS's record files
+# (the memory-mapped MPI3D arrays) in `<data_dir>/<name>/<version>/`.
+PREPARED_MARKER = "kerasdis_prepared.json"
+
+
+def marker_prepared(name, data_dir=None):
+    """Whether a kerasdis builder has written its `PREPARED_MARKER` for `name` in `data_dir`."""
+    top = os.path.join(data_dir_root(data_dir), name)
+    if not os.path.isdir(top):
+        return False
+    return any(os.path.isfile(os.path.join(top, version, PREPARED_MARKER))
+               for version in os.listdir(top))
+
+
 def find_archive(name, directory):
     """The path of `name`'s manual file in `directory`, or `None`."""
     archive = TABLE[name].archive
@@ -167,15 +251,21 @@ def available(name, data_dir=None):
     """A short word on whether `name` can be loaded here without downloading.
 
     Returns:
-        str: `"built in"` (procedural), `"prepared"`, `"archive found, prepared on
-        first load"`, `"not prepared"` or `"not available (licence)"`.
+        str: `"built in"` (procedural; Scream-dSprites: `"built in (image found)"`
+        when the painting is in the manual directory, else `"needs image_path"`),
+        `"prepared"`, `"archive found, prepared on first load"`, `"not prepared"`
+        or `"not available (licence)"`.
     """
     info = TABLE[name]
     if info.source == "procedural":
-        return "built in"
+        if info.archive is None:
+            return "built in"
+        if find_archive(name, manual_dir(data_dir)):
+            return "built in (image found)"
+        return "needs image_path"
     if info.source == "licence":
         return "not available (licence)"
-    if tfds_prepared(info.tfds_name, data_dir):
+    if tfds_prepared(info.tfds_name, data_dir) or marker_prepared(info.tfds_name, data_dir):
         return "prepared"
     if info.archive is not None and info.source == "manual download" \
             and find_archive(name, manual_dir(data_dir)):

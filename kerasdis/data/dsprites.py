@@ -40,12 +40,23 @@ the square and ellipse repeat under rotation by π/2 and π.
 Representations"): the sprite takes a colour drawn uniformly in `[0.5, 1]` per
 channel for each image, or sits on a background of uniform noise in `[0, 1]` per
 pixel and channel (sprite pixels 1). Both are 64x64x3.
+
+`ScreamDSprites` follows disentanglement_lib's `ScreamDSprites` (`data/ground_truth/
+dsprites.py`, lines 161-198): a copy of Munch's *The Scream* (public domain; dlib
+downloads https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg) is
+shrunk to fit 350x274 (PIL `thumbnail`, aspect kept); each image's background is a
+random 64x64 patch of it, averaged with a random colour drawn uniformly in `[0, 1]`
+per channel, `(patch + colour) / 2`, and the sprite's pixels are that background
+inverted, `1 - background`. The painting is read from `image_path` (kerasdis does
+not ship it). 64x64x3, same factors as `DSprites`.
 """
 
 import functools
+import os
 
 import numpy as np
 
+from kerasdis.data import catalog
 from kerasdis.data.base import GroundTruthDataset, as_rng
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "position_x", "position_y")
@@ -290,3 +301,114 @@ class NoisyDSprites(_RandomizedSprites):
 
         shape = tf.stack([tf.shape(mask)[0], IMAGE_SIZE, IMAGE_SIZE, 3])
         return tf.maximum(tf.random.stateless_uniform(shape, seed), mask)
+
+
+SCREAM_BOX = (350, 274)  # PIL thumbnail box (width, height), as dlib
+
+
+def load_scream(image_path):
+    """The painting for `ScreamDSprites`: float32 `[H, W, 3]` in `[0, 1]`, fit in 350x274.
+
+    Raises:
+        ManualDownloadError: no file at `image_path` (says where the painting is).
+        ValueError: the file is not an image, or is smaller than 65x65 once fitted.
+    """
+    from PIL import Image
+
+    path = os.path.abspath(os.path.expanduser(os.fspath(image_path)))
+    if not os.path.isfile(path):
+        raise catalog.ManualDownloadError(scream_missing_message(path))
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = image.convert("RGB")
+    except Exception as error:  # PIL raises several types for broken files
+        raise ValueError(
+            f"scream_dsprites: `image_path`={path!r} is not a readable image ({error}); "
+            f"expected a copy of The Scream, e.g. {catalog.SCREAM_IMAGE.url}."
+        ) from error
+    image.thumbnail(SCREAM_BOX, Image.Resampling.BICUBIC)
+    scream = np.asarray(image, dtype=np.float32) / np.float32(255.0)
+    if scream.shape[0] <= IMAGE_SIZE or scream.shape[1] <= IMAGE_SIZE:
+        raise ValueError(
+            f"scream_dsprites: `image_path`={path!r} is {scream.shape[1]}x{scream.shape[0]} "
+            f"once fitted in {SCREAM_BOX[0]}x{SCREAM_BOX[1]}; expected at least "
+            f"{IMAGE_SIZE + 1}x{IMAGE_SIZE + 1} to cut 64x64 patches from."
+        )
+    scream.setflags(write=False)
+    return scream
+
+
+def scream_missing_message(where=None, searched=None):
+    """How to get the painting, naming the argument and where kerasdis looked."""
+    image = catalog.SCREAM_IMAGE
+    looked = f" No file at {where}." if where else ""
+    if searched:
+        looked += (f" No `image_path` was given and neither of "
+                   f"{', '.join(f'`{f}`' for f in image.files)} is in {searched}.")
+    return (
+        f"scream_dsprites needs a copy of Munch's The Scream (public domain, not shipped "
+        f"with kerasdis).{looked} Download it from {image.url} (page {image.homepage}; "
+        f"{image.size}) and pass `image_path=` to `kd.data.load('scream_dsprites', "
+        f"image_path=...)`, or put it as `{image.files[0]}` in "
+        f"<data_dir>/downloads/manual/ (by default ~/tensorflow_datasets/downloads/manual/)."
+    )
+
+
+class ScreamDSprites(_RandomizedSprites):
+    """dSprites on patches of *The Scream* (disentanglement_lib's `ScreamDSprites`).
+
+    As in Locatello et al. 2019: each image's background is a random 64x64 patch
+    of the painting (shrunk to fit 350x274), averaged with a random colour drawn
+    uniformly in `[0, 1]` per channel, `(patch + colour) / 2`; the sprite's pixels
+    show that background inverted, `1 - background`. 64x64x3 in `[0, 1]`, same
+    factors as `DSprites`. Deterministic per seed, as `ColorDSprites`.
+
+    Args:
+        image_path: str. A copy of the painting (any size; JPEG or PNG), e.g.
+            https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg.
+        base: the binary dSprites. Defaults to the procedural `DSprites()`.
+        seed: int. Seeds the patches and colours, as for `ColorDSprites`.
+            Defaults to `0`.
+    """
+
+    name = "scream_dsprites"
+
+    def __init__(self, image_path=None, base=None, seed=0):
+        if image_path is None:
+            raise catalog.ManualDownloadError(scream_missing_message())
+        self.scream = load_scream(image_path)
+        self.image_path = os.fspath(image_path)
+        super().__init__(base=base, seed=seed)
+
+    def _randomize(self, mask, rng):
+        n = mask.shape[0]
+        height, width = self.scream.shape[:2]
+        rows = rng.integers(0, height - IMAGE_SIZE, size=n)
+        cols = rng.integers(0, width - IMAGE_SIZE, size=n)
+        color = rng.uniform(0.0, 1.0, size=(n, 1, 1, 3)).astype(np.float32)
+        span = np.arange(IMAGE_SIZE)
+        r = (rows[:, None] + span)[:, :, None]
+        c = (cols[:, None] + span)[:, None, :]
+        background = (self.scream[r, c] + color) * np.float32(0.5)
+        return np.where(mask.astype(bool), np.float32(1.0) - background, background)
+
+    def _tf_randomize(self, mask, seed):
+        import tensorflow as tf
+
+        if getattr(self, "_tf_scream", None) is None:
+            with tf.init_scope():
+                self._tf_scream = tf.constant(self.scream)
+        height, width = self.scream.shape[:2]
+        n = tf.shape(mask)[0]
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+        rows = tf.random.stateless_uniform([n], seeds[0], minval=0,
+                                           maxval=height - IMAGE_SIZE, dtype=tf.int64)
+        cols = tf.random.stateless_uniform([n], seeds[1], minval=0,
+                                           maxval=width - IMAGE_SIZE, dtype=tf.int64)
+        color = tf.random.stateless_uniform(tf.stack([n, 1, 1, 3]), seeds[2])
+        span = tf.range(IMAGE_SIZE, dtype=tf.int64)
+        patch = tf.gather(self._tf_scream, rows[:, None] + span)  # [n, 64, W, 3]
+        patch = tf.gather(patch, cols[:, None] + span, axis=2, batch_dims=1)
+        background = (patch + color) * 0.5
+        return tf.where(mask > 0.5, 1.0 - background, background)

@@ -26,8 +26,45 @@ def check_codes(codes, name="codes"):
         raise ValueError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).any(axis=1).sum())
-        raise ValueError(f"`{name}` contains NaN or Inf values (in {bad} rows).")
+        rows = (~np.isfinite(arr)).any(axis=1)
+        row = int(np.argmax(rows))
+        col = int(np.argmax(~np.isfinite(arr[row])))
+        raise ValueError(
+            f"`{name}` contains NaN or Inf values (in {int(rows.sum())} rows; first "
+            f"{arr[row, col]} at row {row}, column {col}); expected finite codes.")
+    return arr
+
+
+def check_images(images, name="images"):
+    """Images for an encoder as float32 `[n, H, W, C]` in [0, 1], or `ValueError`.
+
+    Float images must be finite and in [0, 1] (what kerasdis datasets serve);
+    uint8 images in [0, 255] are scaled by 1/255 and bool images taken as 0/1, as
+    `kd.data.from_arrays` and the models do. Checked at the Python boundary, before
+    the images reach the representation.
+    """
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.float32)
+    if arr.dtype.kind not in _INT_KINDS + "f":
+        raise ValueError(f"`{name}` must hold numeric pixel values, got dtype {arr.dtype}.")
+    arr = arr.astype(np.float32, copy=False)
+    if arr.size == 0:
+        return arr
+    expected = "expected pixel values in [0, 1] (float images; uint8 images in [0, 255] are " \
+               "scaled by 1/255)"
+    lo, hi = float(arr.min()), float(arr.max())  # NaN propagates through min and max
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        where = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"`{name}` holds the pixel value {arr[tuple(where)]} (image {int(where[0])} of the "
+            f"{arr.shape[0]} checked, pixel {tuple(int(i) for i in where[1:])}); {expected}.")
+    if lo < 0.0 or hi > 1.0:
+        hint = (" They look like 0..255 pixel values: divide by 255, or use uint8 images."
+                if lo >= 0.0 and hi <= 255.0 else "")
+        raise ValueError(f"`{name}` holds pixel values in [{lo:g}, {hi:g}]; {expected}.{hint}")
     return arr
 
 

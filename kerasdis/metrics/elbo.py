@@ -9,13 +9,24 @@ Autoencoders" (https://arxiv.org/abs/1802.04942), and the authors'
                            + KL(q(z) || prod_j q(z_j))      total correlation
                            + sum_j KL(q(z_j) || p(z_j))     dimension-wise KL
 
-Estimator (as the authors'): N = `num_images` images drawn uniformly without
-replacement (default 10,000; pass `ds.num_examples` for the whole dataset), each
-encoded to a diagonal Gaussian `q(z|x_n)` and sampled once (seeded). The entropies
-`H(z) = -E log q(z)` and `H(z_j) = -E log q(z_j)` are averaged over
-`num_samples` (default all N) of these samples, with `log q(z) = logsumexp_n log
-q(z|x_n) - log N` (exact, chunked). `H(z|x)` and the cross-entropy to the prior
-`p(z) = N(0, I)` are analytic. Then
+Estimator: N images, each encoded to a diagonal Gaussian `q(z|x_n)` and sampled
+once (seeded). The entropies `H(z) = -E log q(z)` and `H(z_j) = -E log q(z_j)` are
+averaged over `num_samples` of these samples, with `log q(z) = logsumexp_n log
+q(z|x_n) - log N` (exact, chunked, over all N components). `H(z|x)` and the
+cross-entropy to the prior `p(z) = N(0, I)` are analytic. Two protocols, by name
+(`protocol=`, recorded in the result):
+
+- `"chen2018"`, the authors' (`elbo_decomposition.py` of rtqichen/beta-tcvae):
+  N = every image of the dataset (737,280 for dSprites) as mixture components,
+  one sample each, and the entropies averaged over a random subset of 10,000 of
+  these samples. Slow on a CPU (the mixture is 10,000 x N densities per latent).
+- `"subsample"` (the default, kerasdis' zoo numbers): N = `num_images` images drawn
+  uniformly without replacement (default 10,000) as the mixture components, and
+  the entropies averaged over all N samples (`num_samples=None`). The mixture
+  over N images is a subsample of the dataset's aggregate posterior, so its
+  `index_code_mi` and `total_correlation` are not the authors' numbers.
+
+Then
 
     index_code_mi = H(z) - H(z|x)
     total_correlation = sum_j H(z_j) - H(z)
@@ -26,7 +37,8 @@ so `index_code_mi + total_correlation + dimwise_kl == kl` up to round-off.
 `reconstruction = -E log p(x|z)` uses the same posterior samples and
 `model.likelihood(z).log_prob(x)` (summed over pixels), and `elbo = -(reconstruction
 + kl)`. All in nats per image. The mixture over N images bounds `index_code_mi` by
-`log N` (9.2 nats for 10,000): compare models at the same `num_images`.
+`log N` (9.2 nats for 10,000, 13.5 for the whole of dSprites): compare models under
+the same protocol and `num_images`.
 """
 
 import numpy as np
@@ -35,9 +47,41 @@ import tensorflow as tf
 from kerasdis import progress
 from kerasdis.metrics import _mixture
 from kerasdis.metrics import representation as rep
-from kerasdis.metrics._validation import as_rng, check_positive_int, seed_value
+from kerasdis.metrics._validation import as_rng, check_images, check_positive_int, seed_value
 
 DEFAULT_NUM_IMAGES = 10_000
+# Samples of the authors' entropy estimates (`estimate_entropies`: a random 10,000).
+CHEN2018_NUM_SAMPLES = 10_000
+
+# The parameters of each protocol; `num_images=None`: every image of the dataset.
+PROTOCOL_DEFAULTS = {
+    "subsample": {"num_images": DEFAULT_NUM_IMAGES, "num_samples": None},
+    "chen2018": {"num_images": None, "num_samples": CHEN2018_NUM_SAMPLES},
+}
+DEFAULT_PROTOCOL = "subsample"
+
+
+def protocol_params(protocol=DEFAULT_PROTOCOL, **overrides):
+    """`{"num_images", "num_samples"}` of a protocol, with `overrides` (None: the
+    protocol's). "chen2018" fixes both: overriding them is a `ValueError` (use
+    "subsample" with your own numbers)."""
+    if protocol not in PROTOCOL_DEFAULTS:
+        raise ValueError(f"`protocol` must be one of {sorted(PROTOCOL_DEFAULTS)}, got "
+                         f"{protocol!r}.")
+    unknown = set(overrides) - set(PROTOCOL_DEFAULTS[protocol])
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)} of the ELBO decomposition.")
+    params = dict(PROTOCOL_DEFAULTS[protocol])
+    for name, value in overrides.items():
+        if value is None or value == params[name]:
+            continue
+        if protocol == "chen2018":
+            raise ValueError(
+                f"protocol='chen2018' (the authors') uses every image of the dataset and "
+                f"{CHEN2018_NUM_SAMPLES} entropy samples; got `{name}`={value!r}. Use "
+                "protocol='subsample' to choose `num_images` and `num_samples`.")
+        params[name] = value
+    return params
 
 
 def likelihood_distribution(model, z):
@@ -51,28 +95,34 @@ def likelihood_distribution(model, z):
     )
 
 
-def elbo_decomposition(model, ds, num_images=DEFAULT_NUM_IMAGES, num_samples=None, seed=0,
-                       batch_size=256, verbose=0):
+def elbo_decomposition(model, ds, num_images=None, num_samples=None, seed=0,
+                       batch_size=256, verbose=0, protocol=DEFAULT_PROTOCOL):
     """Decomposes the KL term of the ELBO of `model` on `ds` (Chen et al. 2018).
 
     Args:
         model: kerasdis model: `encode(x) -> (mean, log_var)`, `likelihood(z)`.
         ds: dataset with `num_examples` and `images_at(indices)` (no factors needed).
-        num_images: int. Images (mixture components and sample sources).
-        num_samples: int or None. Samples averaged in the entropies (None: all).
+        num_images: int or None. Images (mixture components and sample sources).
+            None: the protocol's (10,000 for "subsample", every image for "chen2018").
+        num_samples: int or None. Samples averaged in the entropies. None: the
+            protocol's (all N for "subsample", 10,000 for "chen2018").
         seed: int or `np.random.Generator`.
         batch_size: int. Encoder/decoder batch size.
         verbose: 0 or 1.
+        protocol: `"subsample"` (default) or `"chen2018"` (the authors': the whole
+            dataset as mixture components); see the module docstring.
 
     Returns:
         dict (nats per image): `index_code_mi`, `total_correlation`, `dimwise_kl`, `kl`,
-        `reconstruction`, `elbo`, plus `num_images`, `num_samples`.
+        `reconstruction`, `elbo`, plus `protocol`, `num_images`, `num_samples`, `seed`.
     """
-    num_images = check_positive_int("num_images", num_images)
-    batch_size = check_positive_int("batch_size", batch_size)
-    encode = rep.posterior_function(model, batch_size)
-    rng = as_rng(seed)
+    params = protocol_params(protocol, num_images=num_images, num_samples=num_samples)
+    num_images, num_samples = params["num_images"], params["num_samples"]
     total = int(ds.num_examples)
+    num_images = total if num_images is None else check_positive_int("num_images", num_images)
+    batch_size = check_positive_int("batch_size", batch_size)
+    encode = rep.posterior_function(model, batch_size, images_name="ds")
+    rng = as_rng(seed)
     n = min(num_images, total)
     if n < 2:
         raise ValueError("`num_images` must be at least 2 (and the dataset that large).")
@@ -82,7 +132,7 @@ def elbo_decomposition(model, ds, num_images=DEFAULT_NUM_IMAGES, num_samples=Non
     means, log_vars, zs, log_px = [], [], [], []
     progbar = progress.bar(n + s, verbose=verbose) if verbose else None
     for start in range(0, n, batch_size):
-        x = np.asarray(ds.images_at(indices[start:start + batch_size]), dtype=np.float32)
+        x = check_images(ds.images_at(indices[start:start + batch_size]), "ds")
         mean, lv = encode(x)
         z = (mean + np.exp(0.5 * lv) * rng.standard_normal(mean.shape)).astype(np.float32)
         log_prob = likelihood_distribution(model, tf.constant(z)).log_prob(tf.constant(x))
@@ -120,10 +170,12 @@ def elbo_decomposition(model, ds, num_images=DEFAULT_NUM_IMAGES, num_samples=Non
         "kl": kl,
         "reconstruction": reconstruction,
         "elbo": -(reconstruction + kl),
+        "protocol": protocol,
         "num_images": int(n),
         "num_samples": int(s),
         "seed": seed_value(seed),
     }
 
 
-PROTOCOL = {"num_images": DEFAULT_NUM_IMAGES, "num_samples": None, "prior": "N(0, I)"}
+PROTOCOL = {"protocol": DEFAULT_PROTOCOL, "num_images": DEFAULT_NUM_IMAGES, "num_samples": None,
+            "prior": "N(0, I)"}

@@ -25,7 +25,7 @@ kd.metrics.mig(model, ds, codes=grid)
 import numpy as np
 
 from kerasdis import progress
-from kerasdis.metrics._validation import as_rng, check_positive_int
+from kerasdis.metrics._validation import as_rng, check_images, check_positive_int
 
 # Largest grid `encode_grid=True` encodes on its own (dSprites: 737,280).
 MAX_GRID_SIZE = 2_000_000
@@ -94,13 +94,20 @@ def _model_encoder(model):
     return encode
 
 
-def representation_function(representation, batch_size=DEFAULT_BATCH_SIZE):
+def representation_function(representation, batch_size=DEFAULT_BATCH_SIZE,
+                            images_name="images"):
     """Numpy function `images [n, H, W, C] -> codes float32 [n, D]`, batched.
+
+    The images are checked before they are encoded (`_validation.check_images`):
+    NaN or Inf pixels and float pixels outside [0, 1] raise a `ValueError` naming
+    `images_name`; uint8 images are scaled by 1/255.
 
     Args:
         representation: a kerasdis model (its posterior mean is used) or a callable
             images -> codes.
         batch_size: int. Images per call of the encoder.
+        images_name: str. What the error messages call the images (the argument
+            they came from, e.g. `"ds"` for the images of a dataset).
     """
     _check_representation(representation)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -115,14 +122,16 @@ def representation_function(representation, batch_size=DEFAULT_BATCH_SIZE):
         return _as_code_array(out, "codes", x.shape[0])
 
     def encode(images):
-        images = np.asarray(images, dtype=np.float32)
+        images = check_images(images, images_name)
         return _batched(encode_batch, images, batch_size, 1)[0]
 
     return encode
 
 
-def posterior_function(model, batch_size=DEFAULT_BATCH_SIZE):
-    """Numpy function `images -> (means, log_vars)`, each float32 `[n, D]`, batched."""
+def posterior_function(model, batch_size=DEFAULT_BATCH_SIZE, images_name="images"):
+    """Numpy function `images -> (means, log_vars)`, each float32 `[n, D]`, batched.
+
+    The images are checked as in `representation_function`."""
     if not is_model(model):
         raise ValueError(
             "`model` must have `encode(x) -> (mean, log_var)` (a kerasdis model), got "
@@ -138,7 +147,7 @@ def posterior_function(model, batch_size=DEFAULT_BATCH_SIZE):
                 _as_code_array(log_var, "log-variances", x.shape[0]))
 
     def encode(images):
-        images = np.asarray(images, dtype=np.float32)
+        images = check_images(images, images_name)
         return _batched(encode_batch, images, batch_size, 2)
 
     return encode
@@ -322,9 +331,9 @@ def encode_grid(representation, ds, batch_size=DEFAULT_GRID_BATCH_SIZE, verbose=
     if log_vars is None:
         log_vars = is_model(representation)
     if log_vars:
-        encode = posterior_function(representation, batch_size)
+        encode = posterior_function(representation, batch_size, images_name="ds")
     else:
-        encode = representation_function(representation, batch_size)
+        encode = representation_function(representation, batch_size, images_name="ds")
     progbar = progress.bar(size, verbose=verbose, unit_name="image") if verbose else None
     means = lvs = None
     for start in range(0, size, batch_size):
@@ -392,7 +401,7 @@ class CodeSource:
                     verbose=verbose, log_vars=False,
                 )
         self._encode = None if self.grid is not None else representation_function(
-            representation, self.batch_size)
+            representation, self.batch_size, images_name="ds")
 
     @property
     def uses_grid(self):

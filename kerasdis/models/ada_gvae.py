@@ -196,6 +196,7 @@ class AdaGVAE(GaussianLatentVAE):
     loss_term_names = ("loss", "reconstruction", "kl", "shared", "delta_mean", "delta_max")
 
     training_data = "pairs"
+    y_is_images = True  # `fit(x1, x2)`: both arrays are checked before training
     searched_weight = "beta"
     searched_range = (1.0, 16.0)  # the paper's grid: β in {1, 2, 4, 6, 8, 16}
     annealed_variable = "beta"

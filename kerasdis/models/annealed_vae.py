@@ -25,7 +25,9 @@ class AnnealedVAE(GaussianLatentVAE):
 
     Loss per image (batch mean, nats): `reconstruction + gamma * |kl - capacity|`
     where `kl` is the batch mean KL. Reports `loss`, `reconstruction`, `kl` and
-    `capacity`.
+    `capacity`. Under `tf.distribute` the penalty is taken on the KL of the global
+    batch (all-reduced over the replicas, see `capacity_penalty`), so a replicated
+    step equals the one-device step on the global batch.
 
     Args:
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
@@ -77,11 +79,36 @@ class AnnealedVAE(GaussianLatentVAE):
 
     def regularization_terms(self, x, outputs, training=False):
         if training and self.capacity_steps is not None:
-            self.capacity.assign(self.capacity_at(self.optimizer.iterations))
+            capacity = self.capacity_at(self.optimizer.iterations)
+            self.capacity.assign(capacity)
+            # C(t) itself, not a read of the variable: no read-after-write ordering
+            # to rely on inside a replicated step.
+            return {"capacity": capacity}
         return {"capacity": tf.identity(self.capacity.value)}
 
+    def capacity_penalty(self, kl, capacity):
+        """`|KL − C|` of the global batch, with the gradient of its per-replica share.
+
+        On one device this is `tf.abs(kl - capacity)`. Under `tf.distribute` each
+        replica holds the batch-mean KL of its own slice, and the mean over replicas
+        of `|KL_r − C|` is not `|KL − C|` of the global batch when the `KL_r` lie on
+        both sides of C. So the replicas all-reduce their KLs (no gradient flows
+        through the all-reduce), every replica reports `|KL − C|` of the global batch,
+        and its gradient is `sign(KL − C) · ∇KL_r`: summed over the replicas (and
+        divided by their number, as every loss) it is the one-device gradient
+        `sign(KL − C) · ∇KL` of the global batch.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        if replicas == 1 or context is None:
+            return tf.abs(kl - capacity)
+        global_kl = context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stop_gradient(kl))
+        gap = global_kl - capacity
+        return tf.stop_gradient(tf.abs(gap)) + tf.sign(gap) * (kl - tf.stop_gradient(kl))
+
     def total_loss(self, terms):
-        return terms["reconstruction"] + self.gamma * tf.abs(terms["kl"] - terms["capacity"])
+        return terms["reconstruction"] + self.gamma * self.capacity_penalty(
+            terms["kl"], terms["capacity"])
 
     def get_config(self):
         config = super().get_config()

@@ -60,6 +60,75 @@ def _check_not_empty(x):
         raise ValueError(f"`x` is empty (shape {tuple(shape)}); expected at least one image.")
 
 
+BOUNDED_LIKELIHOODS = ("bernoulli", "continuous_bernoulli")
+
+
+def _first_bad_pixel(arr, bad):
+    """`(value, location text)` of the first pixel where `bad(arr)` holds."""
+    for i in range(arr.shape[0]):
+        hits = np.argwhere(bad(arr[i]))
+        if hits.size:
+            where = tuple(int(j) for j in hits[0])
+            return arr[i][where], f"image {i}, pixel {where}"
+    return None, "?"
+
+
+def check_image_array(images, name="x", likelihood="bernoulli"):
+    """Checks a numpy array of images at the Python boundary; raises `ValueError`.
+
+    Finite pixel values always; in [0, 1] for the likelihoods whose pixels are
+    probabilities (`BOUNDED_LIKELIHOODS`). uint8 and bool arrays are valid (kerasdis
+    scales uint8 by 1/255). This is the check `_check_batch` makes inside the graph,
+    made on the whole array before Keras starts. Other inputs (tf.data, generators,
+    Keras PyDatasets) are left to that in-graph check.
+    """
+    if tf.is_tensor(images):
+        if not hasattr(images, "numpy"):
+            return  # a symbolic tensor: checked in the graph
+        arr = images.numpy()
+    elif isinstance(images, np.ndarray):
+        arr = images
+    else:
+        return
+    if arr.dtype == np.uint8 or arr.dtype == np.bool_ or arr.size == 0:
+        return
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"`{name}` must hold numeric pixel values, got dtype {arr.dtype}.")
+    bounded = likelihood in BOUNDED_LIKELIHOODS
+    expected = (f"pixel values in [0, 1] for likelihood='{likelihood}' (float images; "
+                "uint8 images in [0, 255] are scaled by 1/255)" if bounded
+                else "finite pixel values")
+    lo, hi = arr.min(), arr.max()  # NaN propagates through min and max
+    if arr.dtype.kind == "f" and not (np.isfinite(lo) and np.isfinite(hi)):
+        value, where = _first_bad_pixel(arr, lambda a: ~np.isfinite(a))
+        raise ValueError(f"`{name}` holds the pixel value {value} ({where}); expected {expected}.")
+    if bounded and (lo < 0 or hi > 1):
+        value, where = _first_bad_pixel(arr, lambda a: (a < 0) | (a > 1))
+        hint = (" They look like 0..255 pixel values: divide by 255, or pass uint8 images."
+                if hi > 1 and hi <= 255 and lo >= 0 else "")
+        raise ValueError(
+            f"`{name}` holds pixel values in [{lo:g}, {hi:g}] (first outside: {value:g} at "
+            f"{where}); expected {expected}.{hint}")
+
+
+def assert_valid_batch(model, x):
+    """The in-graph check of a batch of float32 images `x` (see `_check_batch`)."""
+    optimizer = getattr(model, "optimizer", None)
+    step = optimizer.iterations if optimizer is not None else tf.constant(-1, tf.int64)
+    finite = tf.reduce_all(tf.math.is_finite(x))
+    tf.debugging.Assert(finite, ["kerasdis: argument `x` holds NaN or Inf pixels in the "
+                                 "batch of optimizer step", step])
+    if model.likelihood in BOUNDED_LIKELIHOODS:
+        # A NaN batch fails only the NaN check above (the two asserts run unordered).
+        inside = tf.logical_or(tf.logical_not(finite), tf.logical_and(
+            tf.reduce_min(x) >= 0.0, tf.reduce_max(x) <= 1.0))
+        tf.debugging.Assert(inside, [
+            f"kerasdis: argument `x` must hold pixels in [0, 1] for likelihood="
+            f"'{model.likelihood}'; the batch of optimizer step", step,
+            "has min", tf.reduce_min(x), "max", tf.reduce_max(x)])
+    return x
+
+
 def update_trackers(trackers, terms):
     """Feeds each `keras.metrics.Mean` of `trackers` its term; returns the step logs."""
     for name, tracker in trackers.items():
@@ -81,6 +150,50 @@ class LossTrackersMixin:
 
     def _update_trackers(self, terms):
         return update_trackers(self.loss_trackers, terms)
+
+
+class InputChecksMixin:
+    """`fit` and `evaluate` that check numpy images before Keras starts.
+
+    Arrays (numpy or eager tensors) given as `x`, as the images of a pair model's
+    `y` (`y_is_images`), or in `validation_data` are checked with
+    `check_image_array` for the model's `likelihood`: NaN/Inf pixels, and pixels
+    outside [0, 1] for the Bernoulli likelihoods, raise a `ValueError` naming the
+    argument, the offending value and the expected range before any step runs.
+    A `tf.data.Dataset` (or a generator) cannot be checked up front: its batches
+    are checked inside the step (`_check_batch`), which stops `fit` with a
+    `tf.errors.InvalidArgumentError` naming the optimizer step of the bad batch.
+    `fit` also refuses empty data (Keras would only warn).
+    """
+
+    y_is_images = False  # True for models whose `fit(x, y)` takes image pairs
+
+    def _check_image_inputs(self, x, y, validation_data=None):
+        likelihood = getattr(self, "likelihood", "bernoulli")
+        arrays = [("x", x)]
+        if isinstance(x, (tuple, list)) and self.y_is_images:
+            arrays = [(f"x[{i}]", part) for i, part in enumerate(x)]
+        if self.y_is_images:
+            arrays.append(("y", y))
+        if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
+            if isinstance(validation_data, (tuple, list)):
+                parts = validation_data[:2] if self.y_is_images else validation_data[:1]
+                arrays += [(f"validation_data[{i}]", part) for i, part in enumerate(parts)]
+            else:
+                arrays.append(("validation_data", validation_data))
+        for name, images in arrays:
+            check_image_array(images, name, likelihood)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, refusing empty data and bad numpy images up front."""
+        _check_not_empty(x)
+        self._check_image_inputs(x, y, kwargs.get("validation_data"))
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, refusing bad numpy images up front."""
+        self._check_image_inputs(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
 
 class TwoOptimizersMixin:
@@ -174,7 +287,7 @@ class ModelTraits:
 
 
 @keras.saving.register_keras_serializable(package="kerasdis")
-class GaussianLatentVAE(ModelTraits, LossTrackersMixin, keras.Model):
+class GaussianLatentVAE(ModelTraits, LossTrackersMixin, InputChecksMixin, keras.Model):
     """Base class: VAE with a diagonal Gaussian posterior and a N(0, I) prior.
 
     Loss (per image, batch mean): `reconstruction + beta * kl`. Subclasses add
@@ -385,31 +498,15 @@ class GaussianLatentVAE(ModelTraits, LossTrackersMixin, keras.Model):
         """Checks a training/test batch; returns float32 images.
 
         The shape is checked when the step is traced (a `ValueError` before any
-        training). The values are checked in the graph at every step: NaN or Inf
-        pixels, and pixels outside [0, 1] for the Bernoulli likelihoods, stop
-        `fit` with an `InvalidArgumentError` whose message gives the optimizer step
-        of the offending batch. The checks cost two reductions per batch.
+        training). Numpy arrays given to `fit`/`evaluate` have already been checked
+        in Python (`InputChecksMixin`, a `ValueError` before any step). For inputs
+        that cannot be checked up front (a `tf.data.Dataset`, a generator) the values
+        are checked in the graph at every step: NaN or Inf pixels, and pixels outside
+        [0, 1] for the Bernoulli likelihoods, stop `fit` with a
+        `tf.errors.InvalidArgumentError` whose message gives the optimizer step of
+        the offending batch. The checks cost two reductions per batch.
         """
-        x = self._as_images(x)
-        optimizer = getattr(self, "optimizer", None)
-        step = optimizer.iterations if optimizer is not None else tf.constant(-1, tf.int64)
-        finite = tf.reduce_all(tf.math.is_finite(x))
-        tf.debugging.Assert(finite, ["kerasdis: argument `x` holds NaN or Inf pixels in the "
-                                     "batch of optimizer step", step])
-        if self.likelihood in ("bernoulli", "continuous_bernoulli"):
-            # A NaN batch fails only the NaN check above (the two asserts run unordered).
-            inside = tf.logical_or(tf.logical_not(finite), tf.logical_and(
-                tf.reduce_min(x) >= 0.0, tf.reduce_max(x) <= 1.0))
-            tf.debugging.Assert(inside, [
-                f"kerasdis: argument `x` must hold pixels in [0, 1] for likelihood="
-                f"'{self.likelihood}'; the batch of optimizer step", step,
-                "has min", tf.reduce_min(x), "max", tf.reduce_max(x)])
-        return x
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, refusing empty data up front (Keras would only warn)."""
-        _check_not_empty(x)
-        return super().fit(x, y, *args, **kwargs)
+        return assert_valid_batch(self, self._as_images(x))
 
     def train_step(self, data):
         x = self._check_batch(unpack_images(data))

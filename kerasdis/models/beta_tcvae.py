@@ -26,15 +26,25 @@ class BetaTCVAE(GaussianLatentVAE):
 
     Loss per image (batch mean, nats): `reconstruction + alpha * mi + beta * tc +
     gamma * dwkl`. Reports `loss`, `reconstruction`, `kl` (analytic, for
-    reference), `mi`, `tc` and `dwkl`. The three estimates keep the log(N·M)
-    constants, so `mi + tc + dwkl` estimates the KL (it is the Monte Carlo KL of
-    the batch) and TC is an estimate of the real total correlation.
+    reference), `mi`, `tc` and `dwkl`.
+
+    Both estimators weigh the M minibatch components of q(z) with importance
+    weights that sum to one: MSS with App. C.2's weights, MWS with 1/M each,
+    `log q(z_i) ≈ logsumexp_j log q(z_i|x_j) − log M` (and the same per latent for
+    `log q(z_ij)`). App. C.1 (and the authors' code) subtract `log(N·M)` instead:
+    weights summing to 1/N, which lowers `log q(z)` and every `log q(z_j)` by
+    `log N`, so its reported `tc` is larger by `(D − 1) log N`, `mi` by `log N` and
+    `dwkl` smaller by `D log N`, with the same gradients. kerasdis does not keep
+    that constant: `mi`, `tc` and `dwkl` are estimates of the real quantities, and
+    `mi + tc + dwkl` is the Monte Carlo KL of the batch (for either normaliser).
+    See `kerasdis.losses.decomposed_kl_terms`.
 
     Args:
         latent_dim: int. Number of latent dimensions. Defaults to `10`.
         beta: float. Weight of the total correlation. Defaults to `6.0`.
         dataset_size: int. N, the number of training images (required; 737,280
-            for dSprites).
+            for dSprites). Only MSS's weights use it; MWS with weights summing to
+            one does not depend on N.
         estimator: str. `"mss"` (minibatch stratified sampling, App. C.2) or
             `"mws"` (minibatch weighted sampling, App. C.1). Defaults to `"mss"`.
         alpha: float. Weight of the index-code mutual information. Defaults to `1.0`.

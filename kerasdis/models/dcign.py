@@ -214,6 +214,22 @@ class DCIGN(GaussianLatentVAE):
                 + self.invariance_weight * terms["invariance"])
 
     # ---------------------------------------------------------------- training
+    def _check_image_inputs(self, x, y, validation_data=None):
+        """The images as every model (`InputChecksMixin`), and a numpy `y` of factor
+        indices: integers in `[0, num_factors)` (else the step's in-graph check)."""
+        super()._check_image_inputs(x, y, validation_data)
+        if isinstance(y, np.ndarray) and y.size:
+            if y.dtype.kind == "f" and not np.isfinite(y).all():
+                bad = y[~np.isfinite(y)].flat[0]
+                raise ValueError(f"`y` holds the factor index {bad}; expected integers in "
+                                 f"[0, {self.num_factors - 1}] (the factor that varies).")
+            outside = (y < 0) | (y >= self.num_factors) | (y != np.round(y))
+            if outside.any():
+                raise ValueError(
+                    f"`y` holds the factor index {y[outside].flat[0].item()!r}; expected "
+                    f"integers in [0, {self.num_factors - 1}] (the factor that varies in the "
+                    "batch).")
+
     def train_step(self, data):
         x, factor = factor_of(data)
         if factor is None:

@@ -50,9 +50,11 @@ from kerasdis import networks
 from kerasdis import preset as preset_files
 from kerasdis.models import registry
 from kerasdis.models.base import (
+    InputChecksMixin,
     LossTrackersMixin,
     ModelTraits,
     TwoOptimizersMixin,
+    assert_valid_batch,
     check_non_negative,
     check_positive_int,
     unpack_images,
@@ -141,7 +143,8 @@ def build_discriminator(input_shape, num_categories, num_continuous, architectur
 
 @register("infogan")
 @keras.saving.register_keras_serializable(package="kerasdis")
-class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, keras.Model):
+class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, InputChecksMixin,
+              keras.Model):
     """InfoGAN (Chen et al. 2016) for binary images, usable as a representation.
 
     Losses (batch means, nats): `d_loss` (discriminator cross-entropy, real + fake),
@@ -480,8 +483,14 @@ class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, keras.Model):
         return terms
 
     # ------------------------------------------------------------ Keras plumbing
+    def _check_batch(self, x):
+        """Real images of a batch, checked as the VAEs' (`GaussianLatentVAE._check_batch`):
+        numpy arrays given to `fit`/`evaluate` in Python before any step, tf.data
+        batches in the graph (NaN/Inf, and pixels outside [0, 1]: G's are sigmoids)."""
+        return assert_valid_batch(self, self._as_images(x))
+
     def train_step(self, data):
-        x = self._as_images(unpack_images(data))
+        x = self._check_batch(unpack_images(data))
         if self.discriminator_optimizer is None:
             raise ValueError("InfoGAN.compile() must be called before training.")
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -500,7 +509,7 @@ class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        x = self._as_images(unpack_images(data))
+        x = self._check_batch(unpack_images(data))
         return self._update_trackers(self.compute_terms(x, training=False))
 
     # ------------------------------------------------------------------ presets

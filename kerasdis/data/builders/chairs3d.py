@@ -45,12 +45,12 @@ Use it through `kd.data.load("chairs3d", data_dir=...)`, or directly::
 import io
 import os
 import re
-import tarfile
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from kerasdis.data import catalog
+from kerasdis.data.builders import _archive
 
 NUM_CHAIRS = 1393
 NUM_AZIMUTHS = 31
@@ -103,25 +103,8 @@ class _Source:
 
     def __init__(self, path):
         self.path = path
-        self.is_tar = os.path.isfile(path)
-        self._tar = None
-        entries = []
-        if self.is_tar:
-            try:
-                self._tar = tarfile.open(path, "r:*")
-                names = [m for m in self._tar.getmembers() if m.isfile()]
-            except (tarfile.TarError, OSError, EOFError) as error:
-                raise ValueError(
-                    f"chairs3d: {path} is not a readable tar archive ({error}). Expected "
-                    f"`{ARCHIVE.files[0]}` from {ARCHIVE.url}; download it again."
-                ) from error
-            entries = [(m.name, m) for m in names]
-        else:
-            parent = os.path.dirname(os.path.abspath(path))
-            for root, _, files in os.walk(path):
-                for name in files:
-                    full = os.path.join(root, name)
-                    entries.append((os.path.relpath(full, parent).replace(os.sep, "/"), full))
+        self._files = _archive.ArchiveFiles(path, "chairs3d", ARCHIVE.files[0], ARCHIVE.url)
+        entries = self._files.entries
         self.models = {}
         for name, entry in entries:
             match = _RENDER.search(name)
@@ -173,11 +156,7 @@ class _Source:
         from PIL import Image
 
         try:
-            if self.is_tar:
-                data = self._tar.extractfile(entry).read()
-            else:
-                with open(entry, "rb") as f:
-                    data = f.read()
+            data = self._files.read(entry)
             image = Image.open(io.BytesIO(data))
             image.load()
         except Exception as error:  # PIL raises several types for broken files
@@ -188,8 +167,7 @@ class _Source:
         return image
 
     def close(self):
-        if self._tar is not None:
-            self._tar.close()
+        self._files.close()
 
 
 def open_source(directory):

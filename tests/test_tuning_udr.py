@@ -55,6 +55,7 @@ def twin_record(monkeypatch):
                 all(np.array_equal(a, b) for a, b in zip(self.model.get_weights(),
                                                           twin.get_weights()))
                 for twin in self.twins],
+            "twin_betas": [float(twin.beta.numpy()) for twin in self.twins],
             "scores": list(self.last_udr["scores"]), "logs": dict(logs)})
 
     monkeypatch.setattr(hypermodel_module.SeedTwins, "on_epoch_end", spy)
@@ -94,13 +95,16 @@ def test_val_udr_on_a_dataset_without_factors(tmp_path, twin_record):
     unlabelled = kd.data.from_arrays(images)  # no factors: no labelled metric could run
     result = tuning.search("beta_vae", unlabelled, tuner="random", objective="val_udr",
                            max_trials=1, directory=str(tmp_path), beta=2.0, seeds_per_trial=3,
-                           load_best_model=False,
+                           beta_annealing_steps=6, load_best_model=False,
                            **{**TINY, "udr_options": {"num_samples": 24, "correlation": "lasso"}})
     (row,) = result.table
     assert row["status"] == "COMPLETED", row.get("message")
     assert 0.0 <= row["val_udr"] <= 1.0
     (epoch,) = twin_record
     assert epoch["twin_seeds"] == [1, 2] and epoch["twin_steps"] == [3, 3]
+    # the twins are warmed up like the model: β = 2 * 2/6 at the last of their 3 steps
+    assert epoch["twin_betas"] == pytest.approx([2.0 / 3, 2.0 / 3])
+    assert row["beta_logged"] == pytest.approx(2.0 / 3)
     assert len(epoch["scores"]) == 3
 
 

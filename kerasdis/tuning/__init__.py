@@ -35,6 +35,25 @@ dSprites images) every epoch, e.g. `{"mig": {"subsample": 20_000}}`. Hyperband s
 each trial's epochs itself (`tuner_options={"max_epochs": ..., "factor": ...}`) and
 continues promising trials from their parent's checkpoint.
 
+Without labels: `objective="val_udr"` with `seeds_per_trial=k` (k >= 2) trains each
+trial's hyper-parameters with k seeds (`seed`, ..., `seed + k - 1`), epoch by
+epoch, and scores every epoch by the median over the k seeds of their UDR scores
+(Unsupervised Disentanglement Ranking, Duan et al. 2020, who compare models with
+the same hyper-parameters; `kd.metrics.udr`, protocol in `udr_options`, e.g.
+`{"num_samples": 5_000, "correlation": "lasso"}`). No labelled metric runs unless
+`metrics=` asks for one, so a dataset without factors can be searched:
+
+```python
+result = tuning.search("beta_vae", kd.data.from_arrays(my_images), tuner="grid",
+                       objective="val_udr", seeds_per_trial=3, beta=[1.0, 4.0, 16.0],
+                       latent_dim=[6, 10], max_trials=None, directory="tuning")
+```
+
+Cost: k trainings per trial, i.e. k times a one-seed search, plus each epoch one
+encoding of `num_samples` images (default 10,000) by the k models. The trial's
+checkpoint and the best model are those of seed `seed`. Not with Hyperband, which
+continues a trial from a checkpoint that holds only that first seed.
+
 Search directory (`directory/project_name`): keras-tuner's own files (`oracle.json`,
 `trial_<id>/trial.json`, checkpoints), `search.json` (the settings, checked when a
 search is resumed), `trial_<id>/kerasdis_trial.json` (wall time, worker, per-epoch
@@ -50,14 +69,15 @@ Distributed tuning uses keras-tuner's chief/worker protocol over gRPC: one chief
 process (`role="chief"`) hands out trials, any number of workers (`role="worker"`)
 run them, all sharing `directory`. See `search` and `kerasdis tune --role`.
 
-Modules: `hypermodel` (the searched model, its space and `val_tradeoff`),
+Modules: `hypermodel` (the searched model, its space, `val_tradeoff` and `val_udr`),
 `oracles` (resumable keras-tuner oracles and tuners; the only user of private
 keras-tuner API), `results` (the trial table and the files written at the end),
 `searching` (`search`, `make_tuner`, the distributed roles).
 """
 
 from kerasdis.tuning.hypermodel import (DEFAULT_LATENT_DIM, DEFAULT_LEARNING_RATE, OBJECTIVES,
-                                        DisentanglementHyperModel, TradeoffScore, check_metrics,
+                                        UDR_OPTIONS, DisentanglementHyperModel, SeedTwins,
+                                        TradeoffScore, check_metrics, check_udr_options,
                                         describe_dataset, objective_metric)
 from kerasdis.tuning.oracles import RUNS_FILE, TRIAL_FILE
 from kerasdis.tuning.results import SearchResult, plot_tradeoff, results_table, write_results
@@ -65,7 +85,8 @@ from kerasdis.tuning.searching import ROLES, SEARCH_FILE, TUNERS, make_tuner, se
 
 __all__ = [
     "DEFAULT_LATENT_DIM", "DEFAULT_LEARNING_RATE", "OBJECTIVES", "ROLES", "RUNS_FILE",
-    "SEARCH_FILE", "TRIAL_FILE", "TUNERS", "DisentanglementHyperModel", "SearchResult",
-    "TradeoffScore", "check_metrics", "describe_dataset", "make_tuner", "objective_metric",
-    "plot_tradeoff", "results_table", "search", "write_results",
+    "SEARCH_FILE", "TRIAL_FILE", "TUNERS", "UDR_OPTIONS", "DisentanglementHyperModel",
+    "SearchResult", "SeedTwins", "TradeoffScore", "check_metrics", "check_udr_options",
+    "describe_dataset", "make_tuner", "objective_metric", "plot_tradeoff", "results_table",
+    "search", "write_results",
 ]

@@ -2,7 +2,8 @@
 
 Every `benchmarks/*.py` that defines `main(argv)` is a benchmark (helpers such as
 `summary.py`, files starting with `_`, `reliability_counts.py`, which runs
-tests, and the `step_profile.py` diagnostic are not). Each runs in its own
+tests, the `step_profile.py` diagnostic and `seed_figures.py`, which needs manually
+downloaded data, are not). Each runs in its own
 subprocess (fresh TensorFlow state and memory accounting), `data_pipeline`,
 `metrics_speed` and `train_throughput` first (in that order: `train_throughput`
 reads the MIG memory from `metrics_speed.md`), then the others alphabetically.
@@ -38,7 +39,9 @@ if str(ROOT) not in sys.path:
 from benchmarks import summary  # noqa: E402
 
 FIRST = ("data_pipeline", "metrics_speed", "train_throughput")
-NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts", "step_profile"}
+# seed_figures draws the β-VAE paper's figures from manually downloaded data (not a benchmark).
+NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts", "step_profile",
+                  "seed_figures"}
 LONG = ("higgins_table", "mig_vs_beta")  # hours of training: opt-in
 BUDGET_SECONDS = 15 * 60
 

@@ -5,6 +5,7 @@ not from a Python counter, so they stay right after `model.fit` is resumed from 
 checkpoint or a `.keras` file.
 """
 
+import collections.abc
 import math
 
 import keras
@@ -177,9 +178,22 @@ class TraversalLogger(keras.callbacks.Callback):
             self._writer = None
 
 
+class _PrimaryScores(collections.abc.Mapping):
+    """`{metric: key of its single score}`, read live from `kerasdis.metrics.registry`
+    (so a metric registered later is logged too)."""
+
+    def __getitem__(self, name):
+        return metric_registry.METRICS[name].primary
+
+    def __iter__(self):
+        return iter(metric_registry.METRICS)
+
+    def __len__(self):
+        return len(metric_registry.METRICS)
+
+
 # The number each metric contributes to the logs as `val_<metric>`.
-PRIMARY_SCORES = {name: spec.primary for name, spec in metric_registry.METRICS.items()}
-"""The key of each metric's single score (`kerasdis.metrics.registry`)."""
+PRIMARY_SCORES = _PrimaryScores()
 
 
 def primary_scores(results):

@@ -50,6 +50,23 @@ def add_import_argument(parser):
                              "with @kd.models.register); repeatable")
 
 
+def add_data_arguments(parser):
+    """`--data-dir` and `--image-path`: where the dataset's files are on this machine."""
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="tensorflow-datasets directory of the dataset (default "
+                             "$TFDS_DATA_DIR or ~/tensorflow_datasets); manually downloaded "
+                             "archives (chairs3d, cars3d, mpi3d_*) go in DIR/downloads/manual")
+    parser.add_argument("--image-path", default=None, metavar="FILE",
+                        help="the painting of scream_dsprites (default: scream.jpg in the "
+                             "manual directory)")
+
+
+def data_options(args):
+    """The `kd.data.load` keywords of `--data-dir` and `--image-path` (not recipe keys)."""
+    return {key: value for key in ("data_dir", "image_path")
+            if (value := getattr(args, key, None)) is not None}
+
+
 def _add_train_arguments(parser):
     from kerasdis.models import builtin_names
     from kerasdis.recipe import DEFAULT_RECIPE
@@ -60,6 +77,7 @@ def _add_train_arguments(parser):
     add_import_argument(parser)
     parser.set_defaults(model_is_name=True)
     parser.add_argument("--dataset", default=DEFAULT_RECIPE["dataset"], help="dataset name")
+    add_data_arguments(parser)
     parser.add_argument("--beta", type=float, default=None, help="β (BetaVAE, BetaTCVAE)")
     parser.add_argument("--gamma", type=float, default=None,
                         help="γ (AnnealedVAE capacity weight, FactorVAE TC weight)")
@@ -122,7 +140,8 @@ def cmd_train(args):
     model, summary = training.train(recipe, args.out, resume=args.resume,
                                     overwrite=args.overwrite,
                                     verbose=progress.fit_verbose(args.verbose),
-                                    deterministic=args.deterministic, strategy=args.strategy)
+                                    deterministic=args.deterministic, strategy=args.strategy,
+                                    data_options=data_options(args))
     if not training._is_chief(model.distribute_strategy):
         return 0  # only the chief evaluates and writes the run directory
     print(f"trained {summary['steps']} steps in {summary['wall_time_seconds']:.0f} s; "
@@ -136,7 +155,7 @@ def cmd_train(args):
               "which)")
     finish_run(model, args.out, summary["recipe"], summary, args.eval_metrics, args.seed,
                quick, cheaper="--quick-eval, fewer --eval-metrics, or --eval-metrics with no "
-                              "names to skip it")
+                              "names to skip it", data_options=data_options(args))
     return 0
 
 
@@ -148,7 +167,7 @@ def _dataset_for(args, model_dir=None):
     if name is None and model_dir and os.path.isfile(os.path.join(model_dir, "recipe.json")):
         with open(os.path.join(model_dir, "recipe.json")) as f:
             name = json.load(f).get("dataset")
-    return data.load(name or "dsprites")
+    return data.load(name or "dsprites", **data_options(args))
 
 
 def cmd_evaluate(args):
@@ -273,6 +292,7 @@ def build_parser():
                           help="run directory, .keras file, preset directory or zoo name "
                                "(two or more for --metric udr)")
     evaluate.add_argument("--dataset", default=None, help="defaults to the run's dataset or dsprites")
+    add_data_arguments(evaluate)
     evaluate.add_argument("--metrics", "--metric", nargs="+", default=list(DEFAULT_EVAL_METRICS),
                           metavar="METRIC")
     evaluate.add_argument("--udr-correlation", default="spearman", choices=("spearman", "lasso"),
@@ -288,7 +308,9 @@ def build_parser():
     visualize = sub.add_parser("visualize", help="traversals, reconstructions, samples, KL chart")
     visualize.add_argument("model")
     visualize.add_argument("--out", required=True)
-    visualize.add_argument("--dataset", default=None)
+    visualize.add_argument("--dataset", default=None,
+                           help="defaults to the run's dataset or dsprites")
+    add_data_arguments(visualize)
     visualize.add_argument("--seed", type=int, default=0)
     visualize.set_defaults(func=cmd_visualize)
 
@@ -332,7 +354,10 @@ def check_names(parser, args):
                      f"{', '.join(data.names())}")
     for flag, valid in (("metrics", metric_registry.all_names()),
                         ("eval_metrics", metric_registry.names())):
-        unknown = [m for m in (getattr(args, flag, None) or []) if m not in valid]
+        given = getattr(args, flag, None) or []
+        if isinstance(given, str):  # `zoo evaluate --metrics a,b`
+            given = [m.strip() for m in given.split(",") if m.strip()]
+        unknown = [m for m in given if m not in valid]
         if unknown:
             parser.error(f"--{flag.replace('_', '-')}: unknown metrics {unknown}; choose from "
                          f"{', '.join(valid)}")

@@ -177,8 +177,31 @@ def hardware():
     return info
 
 
+# `kd.data.load` arguments that say where a dataset's files are on this machine. They
+# are not recipe keys: the same recipe trains from data stored anywhere, and a
+# resumed run may find its data elsewhere.
+DATA_OPTIONS = ("data_dir", "manual_dir", "image_path", "download")
+
+
+def check_data_options(data_dir=None, options=None):
+    """The `kd.data.load` keywords of `train(..., data_dir=, data_options=)`, checked."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(DATA_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"`data_options` takes where the data is ({list(DATA_OPTIONS)}), got {unknown}; "
+            "what the data is (dataset, seed) belongs in the recipe.")
+    if data_dir is not None:
+        if options.get("data_dir") not in (None, data_dir):
+            raise ValueError(f"`data_dir` {data_dir!r} and `data_options['data_dir']` "
+                             f"{options['data_dir']!r} differ; give one.")
+        options["data_dir"] = data_dir
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(),
-          strategy=None, tensorboard=True, deterministic=False):
+          strategy=None, tensorboard=True, deterministic=False, data_dir=None,
+          data_options=None):
     """Trains (or resumes) a run; returns `(model, summary dict)`.
 
     Args:
@@ -197,7 +220,20 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
             (`tf.config.experimental.enable_op_determinism()`, process-wide), so the
             same recipe gives bit-identical weights; without it, results agree to
             float rounding (multithreaded reductions may sum in another order).
+        data_dir: str or None. Where the recipe's dataset is (the TFDS data
+            directory; manual downloads in `<data_dir>/downloads/manual`), passed
+            to `kd.data.load`: `"chairs3d"`, `"cars3d"`, `"mpi3d_*"`, ...
+        data_options: dict or None. More of `kd.data.load`'s location arguments
+            (`DATA_OPTIONS`: `manual_dir`, `image_path` for `"scream_dsprites"`,
+            `download`). Neither is part of the recipe (it stays comparable across
+            machines and resumes where the data has moved); the dataset is loaded
+            before anything is written, so missing data leaves `out_dir` as it was.
+
+    Raises:
+        ManualDownloadError: (a `ValueError`) the dataset is not on this machine;
+            the message says where to get it and where to put it.
     """
+    load_options = check_data_options(data_dir, data_options)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     recipe = complete_recipe(recipe)
@@ -208,19 +244,22 @@ def train(recipe, out_dir, resume=False, overwrite=False, verbose=1, callbacks=(
         write_dir = tempfile.mkdtemp(prefix="kerasdis-worker-")
         try:
             return _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy,
-                          tensorboard)
+                          tensorboard, load_options)
         finally:
             shutil.rmtree(write_dir, ignore_errors=True)
     _check_out_dir(out_dir, resume, overwrite)
-    return _train(recipe, out_dir, out_dir, resume, verbose, callbacks, strategy, tensorboard)
+    return _train(recipe, out_dir, out_dir, resume, verbose, callbacks, strategy, tensorboard,
+                  load_options)
 
 
-def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, tensorboard):
+def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, tensorboard,
+           load_options=None):
     """`train` once the strategy is known: reads the run from `out_dir`, writes `write_dir`."""
     chief = write_dir == out_dir
     recipe_path = os.path.join(out_dir, "recipe.json")
     checkpoint_path = os.path.join(out_dir, CHECKPOINT)
-    if resume and os.path.exists(recipe_path):
+    resuming = resume and os.path.exists(recipe_path)
+    if resuming:
         with open(recipe_path) as f:
             saved = complete_recipe(json.load(f))  # recipes saved before a new key was added
         if saved != recipe:
@@ -228,17 +267,15 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
                 f"`recipe` differs from the one the run in {out_dir!r} was started with; "
                 f"saved {saved}, given {recipe}. Start a new run or pass the same settings."
             )
-        load = os.path.exists(checkpoint_path)
-    else:
-        load = False
-        if chief:
-            for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
-                if os.path.exists(stale):
-                    os.remove(stale)
+    load = resuming and os.path.exists(checkpoint_path)
+    # Before anything is written: a dataset missing here leaves out_dir as it was.
+    dataset = kd_data.load(recipe["dataset"], **(load_options or {}))
+    if chief and not resuming:
+        for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
+            if os.path.exists(stale):
+                os.remove(stale)
     if chief:
         write_json(recipe_path, recipe)
-
-    dataset = kd_data.load(recipe["dataset"])
     previous_seconds = 0.0
     with strategy.scope(), dtype_policy(recipe):
         if load:

@@ -56,6 +56,13 @@ def add_tune_parser(subparsers):
                              "registered by an --import module")
     parser.set_defaults(model_is_name=True)
     parser.add_argument("--dataset", default="dsprites", help="dataset name")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="tensorflow-datasets directory of the dataset (default "
+                             "$TFDS_DATA_DIR or ~/tensorflow_datasets); manually downloaded "
+                             "archives (chairs3d, cars3d, mpi3d_*) go in DIR/downloads/manual")
+    parser.add_argument("--image-path", default=None, metavar="FILE",
+                        help="the painting of scream_dsprites (default: scream.jpg in the "
+                             "manual directory)")
     parser.add_argument("--tuner", default="random",
                         help="random, bayesian, hyperband or grid (kerasdis.tuning.TUNERS)")
     parser.add_argument("--objective", default="val_discrete_mig",
@@ -164,6 +171,12 @@ def cmd_tune(args):
     from kerasdis import tuning
 
     kwargs = search_kwargs_from_args(args)
+    where = {key: value for key in ("data_dir", "image_path")
+             if (value := getattr(args, key, None)) is not None}
+    if where:  # the search takes the dataset itself (its name is what the search records)
+        from kerasdis import data
+
+        kwargs["dataset"] = data.load(args.dataset, **where)
     if args.role != "worker":
         print(f"searching {args.model} with the {args.tuner} tuner: up to "
               f"{args.max_trials or 'as many as the tuner needs'} trials of {args.epochs} epochs "

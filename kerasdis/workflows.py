@@ -123,12 +123,17 @@ def draw_pictures(model, dataset, out_dir, seed=0):
     viz.kl_per_dimension(model, dataset, path=os.path.join(out_dir, "kl.png"))
 
 
-def finish_run(model, out_dir, recipe, summary, metrics, seed, quick, cheaper=None):
-    """After training: metrics.json, pictures and a preset directory in the run directory."""
+def finish_run(model, out_dir, recipe, summary, metrics, seed, quick, cheaper=None,
+               data_options=None):
+    """After training: metrics.json, pictures and a preset directory in the run directory.
+
+    `data_options`: where the recipe's dataset is (`kd.data.load` keywords such as
+    `data_dir`, see `kerasdis.training.DATA_OPTIONS`), as given to the training.
+    """
     from kerasdis import data
     from kerasdis.io import write_json
 
-    dataset = data.load(recipe["dataset"])
+    dataset = data.load(recipe["dataset"], **(data_options or {}))
     results = None
     if metrics:
         results = run_evaluation(model, dataset, metrics, seed, quick, cheaper=cheaper)

@@ -437,6 +437,8 @@ def test_zoo_evaluate_names_unknown_metrics(preset, tmp_path, monkeypatch, capsy
     extra.mkdir()
     shutil.copytree(preset, extra / "tiny_beta_vae")
     monkeypatch.setenv(zoo.ENV_ZOO_DIR, str(extra))
-    assert cli.main(["zoo", "evaluate", "tiny_beta_vae", "--metrics", "mig,accuracy"]) == 1
+    with pytest.raises(SystemExit) as error:  # an argument error, before any work
+        cli.main(["zoo", "evaluate", "tiny_beta_vae", "--metrics", "mig,accuracy"])
+    assert error.value.code == 2
     err = capsys.readouterr().err
     assert "--metrics" in err and "accuracy" in err

@@ -20,6 +20,7 @@ stopped (a trial interrupted mid-way is run again):
 3. `mlp`: the fully connected network of Chen et al. (2018) at their batch 2,048 and
    Adam 1e-3, at the two best weights of stage 1.
 
+The VAE (`vae`, the baseline every entry is compared with) has stage 1 only.
 Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
 factors k in which the training pairs differ, 1 or `"random"` (Locatello et al. 2020),
 which its zoo entry then uses. Its trials see pairs: twice the images per step.
@@ -77,7 +78,7 @@ KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
 # training pairs differ, 1 or "random" (Locatello et al. 2020), at β = 1; one stage.
 ARMS = {"ada_gvae": [("conv-b64-k1", "conv", 64, {"pair_k": 1}),
                      ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})]}
-ONE_STAGE = {"ada_gvae"}
+ONE_STAGE = {"ada_gvae", "vae"}  # the VAE is the baseline at the base recipe
 
 
 def project_dir(objective, stage, arm):

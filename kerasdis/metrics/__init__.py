@@ -29,14 +29,16 @@ Model selection without labels (several models, images only):
 Each module's docstring states its protocol and any deviation from the reference
 implementation. `encode_grid(representation, ds)` builds the `GridCodes` cache that
 the protocols accept as `codes=`. What kerasdis knows about each metric (its
-primary score, direction, what it needs) is in `kerasdis.metrics.registry`.
+primary score, direction, what it needs, its defaults, the module that computes it)
+is in `kerasdis.metrics.registry`; `register(name, ...)` adds a metric of your own
+to `evaluate` (see `kerasdis.metrics.registry.register`).
 
 The names below are imported on first use, so `kerasdis.metrics.registry` (and the
 `kerasdis` command's checks) need no TensorFlow.
 """
 
 from kerasdis import _lazy
-from kerasdis.metrics.registry import names
+from kerasdis.metrics.registry import names, register
 
 __getattr__, __dir__, _functions = _lazy.attach(__name__, {
     "beta_vae_score": ".beta_vae",
@@ -60,4 +62,4 @@ __getattr__, __dir__, _functions = _lazy.attach(__name__, {
     "mutual_info_pairwise": ".unsupervised",
     "unsupervised_scores": ".unsupervised",
 })
-__all__ = [*_functions, "names"]
+__all__ = [*_functions, "names", "register"]

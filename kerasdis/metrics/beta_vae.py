@@ -39,6 +39,7 @@ from kerasdis.metrics._validation import as_rng, check_positive_int
 _POINTS_PER_CHUNK = 256
 
 PROTOCOLS = ("dlib", "higgins2017")
+DEFAULT_PROTOCOL = "dlib"
 
 # Parameters of each protocol and their defaults. `beta_vae_score` arguments left at
 # None take these; `evaluate(options={"beta_vae": {...}})` resolves them the same way
@@ -297,3 +298,27 @@ def beta_vae_score(representation, ds, num_train=None, num_eval=None, batch_size
 
 PROTOCOL = {"num_train": 10_000, "num_eval": 5_000, "batch_size": 64,
             "classifier": "LogisticRegression(max_iter=1000)"}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def resolve_params(options):
+    """The parameters `kd.metrics.evaluate` runs with for `options["beta_vae"]`: the
+    chosen protocol (default "dlib") and `protocol_params` of it."""
+    options = dict(options)
+    protocol = options.pop("protocol", DEFAULT_PROTOCOL)
+    return {"protocol": protocol, **protocol_params(protocol, **options)}
+
+
+def images_needed(params, grid_size):
+    """Images `beta_vae_score` encodes with `params` (a grid encoding can serve them)."""
+    del grid_size
+    return 2 * params["batch_size"] * (params["num_train"] + params["num_eval"])
+
+
+def evaluate_protocol(representation, ds, *, seed, codes, encode_grid, encode_batch_size,
+                      verbose, **params):
+    """`kd.metrics.evaluate`'s adapter (registry kind "protocol"): `beta_vae_score`."""
+    return beta_vae_score(representation, ds, seed=seed, codes=codes, encode_grid=encode_grid,
+                          encode_batch_size=encode_batch_size, verbose=verbose, **params)

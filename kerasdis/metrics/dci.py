@@ -164,3 +164,12 @@ def dci(codes_train, factors_train, codes_test, factors_test, random_state=0, n_
 
 
 PROTOCOL = {"num_train": 10_000, "num_test": 5_000, "classifier": "gbt"}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def evaluate_codes(codes_train, factors_train, codes_test, factors_test, classifier="gbt"):
+    """`kd.metrics.evaluate`'s adapter (registry kind "codes_train_test"): `dci` on the
+    shared training and test samples."""
+    return dci(codes_train, factors_train, codes_test, factors_test, classifier=classifier)

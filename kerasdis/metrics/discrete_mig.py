@@ -79,3 +79,12 @@ def sampled_discrete_mig(representation, ds, num_train=10_000, num_bins=20, seed
 
 
 PROTOCOL = {"num_train": 10_000, "num_bins": 20}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def evaluate_codes(codes, factors, num_bins=20):
+    """`kd.metrics.evaluate`'s adapter (registry kind "codes"): `{"discrete_mig": ...}`
+    on the shared training sample."""
+    return {"discrete_mig": discrete_mig(codes, factors, num_bins)}

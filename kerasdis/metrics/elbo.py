@@ -179,3 +179,35 @@ def elbo_decomposition(model, ds, num_images=None, num_samples=None, seed=0,
 
 PROTOCOL = {"protocol": DEFAULT_PROTOCOL, "num_images": DEFAULT_NUM_IMAGES, "num_samples": None,
             "prior": "N(0, I)"}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def resolve_params(options):
+    """The parameters `kd.metrics.evaluate` runs with for `options["elbo"]`: the chosen
+    protocol (default "subsample") and `protocol_params` of it."""
+    options = dict(options)
+    protocol = options.pop("protocol", DEFAULT_PROTOCOL)
+    return {"protocol": protocol, **protocol_params(protocol, **options)}
+
+
+def images_needed(params, grid_size):
+    """0: the decomposition encodes the dataset's own images, which a grid encoding
+    does not serve (`images_apart`)."""
+    del params, grid_size
+    return 0
+
+
+def images_apart(params, num_examples):
+    """The images of the decomposition (`num_images=None`: every image)."""
+    return min(params["num_images"] or num_examples, num_examples)
+
+
+def evaluate_protocol(representation, ds, *, seed, codes, encode_grid, encode_batch_size,
+                      verbose, **params):
+    """`kd.metrics.evaluate`'s adapter (registry kind "protocol"): `elbo_decomposition`
+    (of the dataset's own images; the grid encoding is not used)."""
+    del codes, encode_grid
+    return elbo_decomposition(representation, ds, seed=seed, batch_size=encode_batch_size,
+                              verbose=verbose, **params)

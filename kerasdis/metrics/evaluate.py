@@ -8,74 +8,97 @@ json.dumps(scores)   # plain floats / ints / lists / dicts
 
 Sharing: with a finite factor grid that is cheaper to encode than the samples the
 protocols need (dSprites: 737,280 images vs. 3M), the grid is encoded once (means
-and, for a model, log-variances) and every metric looks codes up in it. The
-code-based metrics (`discrete_mig`, `dci`, `sap`, `modularity_explicitness`,
-`unsupervised`) share one training sample (`num_train`, drawn with
-`default_rng(seed)`, the same points as `sampled_discrete_mig(..., seed=seed)`) and
-one test sample (`num_test`, drawn with `default_rng([seed, 1])`).
+and, for a model, log-variances) and every metric looks codes up in it. The code
+metrics (registry kinds "codes" and "codes_train_test": `discrete_mig`, `dci`, `sap`,
+`modularity_explicitness`, `unsupervised`) share one training sample (`num_train`,
+drawn with `default_rng(seed)`, the same points as `sampled_discrete_mig(...,
+seed=seed)`) and one test sample (`num_test`, drawn with `default_rng([seed, 1])`).
+
+The metrics, their defaults and how each is run come from
+`kerasdis.metrics.registry`: `evaluate` calls each metric's adapter in its own
+module (imported on first use) by the entry's `kind`, so a metric registered there
+(`registry.register`, also from a user's module) runs here with no change to this
+file.
 """
 
+import importlib
 import time
+from collections.abc import Mapping, Set
 
 import numpy as np
 
 from kerasdis.io import jsonable
 from kerasdis.metrics import registry
 from kerasdis.metrics import representation as rep
-from kerasdis.metrics.beta_vae import PROTOCOL_DEFAULTS as BETA_VAE_PROTOCOLS
-from kerasdis.metrics.beta_vae import beta_vae_score, protocol_params
-from kerasdis.metrics.dci import dci
-from kerasdis.metrics.discrete_mig import discrete_mig
-from kerasdis.metrics.elbo import DEFAULT_PROTOCOL as ELBO_PROTOCOL
-from kerasdis.metrics.elbo import PROTOCOL_DEFAULTS as ELBO_PROTOCOLS
-from kerasdis.metrics.elbo import elbo_decomposition
-from kerasdis.metrics.elbo import protocol_params as elbo_protocol_params
-from kerasdis.metrics.factor_vae import factor_vae_score
-from kerasdis.metrics.mig import DEFAULT_NUM_SAMPLES, mig
-from kerasdis.metrics.modularity_explicitness import modularity_explicitness
-from kerasdis.metrics.sap import sap
-from kerasdis.metrics.unsupervised import unsupervised_scores
 
-_ORDER = registry.names()
-MODEL_ONLY = frozenset(n for n, spec in registry.METRICS.items() if spec.needs_model)
-NO_FACTORS = frozenset(n for n, spec in registry.METRICS.items() if not spec.needs_factors)
-_CODE_BASED = frozenset({"discrete_mig", "dci", "sap", "modularity_explicitness", "unsupervised"})
-_TRAIN_TEST = frozenset({"dci", "sap", "modularity_explicitness"})
 
-# Default parameters of each metric (the published protocols).
-DEFAULTS = {
-    "mig": {"num_samples": DEFAULT_NUM_SAMPLES, "subsample": None, "include_factors": None,
-            "estimator": "chen"},
-    "discrete_mig": {"num_train": 10_000, "num_bins": 20},
-    "beta_vae": {"protocol": "dlib", **BETA_VAE_PROTOCOLS["dlib"]},
-    "factor_vae": {"num_train": 10_000, "num_eval": 5_000, "num_variance_estimate": 10_000,
-                   "batch_size": 64, "prune_threshold": 0.05},
-    "dci": {"num_train": 10_000, "num_test": 5_000, "classifier": "gbt"},
-    "sap": {"num_train": 10_000, "num_test": 5_000, "continuous_factors": False},
-    "modularity_explicitness": {"num_train": 10_000, "num_test": 5_000, "num_bins": 20},
-    "unsupervised": {"num_train": 10_000, "num_bins": 20},
-    # "subsample" (10,000 images as mixture components) or "chen2018" (the authors':
-    # every image of the dataset); recorded in the protocol entry of the results.
-    "elbo": {"protocol": ELBO_PROTOCOL, **ELBO_PROTOCOLS[ELBO_PROTOCOL]},
-}
-# Metrics whose options choose a named protocol, and its defaults.
-_PROTOCOL_PARAMS = {"beta_vae": protocol_params, "elbo": elbo_protocol_params}
+class _Defaults(Mapping):
+    """`{metric name: default parameters}`, read from the registry when asked."""
+
+    def __getitem__(self, name):
+        return registry.METRICS[name].defaults
+
+    def __iter__(self):
+        return iter(registry.METRICS)
+
+    def __len__(self):
+        return len(registry.METRICS)
+
+    def __repr__(self):
+        return repr(dict(self))
+
+
+class _Names(Set):
+    """The names of the registered metrics whose spec satisfies `predicate`."""
+
+    def __init__(self, predicate):
+        self._predicate = predicate
+
+    @classmethod
+    def _from_iterable(cls, iterable):
+        return frozenset(iterable)
+
+    def __contains__(self, name):
+        spec = registry.METRICS.get(name)
+        return spec is not None and self._predicate(spec)
+
+    def __iter__(self):
+        return iter([n for n, spec in registry.METRICS.items() if self._predicate(spec)])
+
+    def __len__(self):
+        return len(list(iter(self)))
+
+    def __repr__(self):
+        return repr(frozenset(self))
+
+
+# Default parameters of each metric (the published protocols): `MetricSpec.defaults`.
+DEFAULTS = _Defaults()
+MODEL_ONLY = _Names(lambda spec: spec.needs_model)
+NO_FACTORS = _Names(lambda spec: not spec.needs_factors)
 
 
 def names():
     """Names of the metrics known to `evaluate`."""
-    return _ORDER
+    return registry.names()
 
 
 def option_names(name):
-    """The parameters `options[name]` accepts: `DEFAULTS[name]`, and for "beta_vae"
-    those of every protocol (`kerasdis.metrics.beta_vae.PROTOCOL_DEFAULTS`)."""
-    known = set(DEFAULTS[name])
-    if name == "beta_vae":
-        known = known.union(*BETA_VAE_PROTOCOLS.values())
-    elif name == "elbo":
-        known = known.union(*ELBO_PROTOCOLS.values())
-    return known
+    """The parameters `options[name]` accepts: `DEFAULTS[name]` and the registry's
+    `options` of the metric (for "beta_vae" those of every protocol,
+    `kerasdis.metrics.beta_vae.PROTOCOL_DEFAULTS`)."""
+    spec = registry.METRICS[name]
+    return set(spec.defaults).union(spec.options)
+
+
+def _module(name):
+    """The module of metric `name` (`MetricSpec.module`), imported on first use."""
+    return importlib.import_module(registry.METRICS[name].module)
+
+
+def _hook(name, hook):
+    """The optional adapter function `hook` of metric `name`'s module, or None."""
+    return getattr(_module(name), hook, None)
 
 
 def _resolve(metrics, model, has_factors, ds):
@@ -98,10 +121,11 @@ def _resolve(metrics, model, has_factors, ds):
     skipped = {}
     run = []
     for m in chosen:
-        if m in MODEL_ONLY and not model:
+        spec = registry.METRICS[m]
+        if spec.needs_model and not model:
             skipped[m] = ("needs a model with encode(x) -> (mean, log_var); the "
                           "representation is a plain function")
-        elif m not in NO_FACTORS and not has_factors:
+        elif spec.needs_factors and not has_factors:
             if explicit:
                 rep.factor_sizes_of(ds)  # raises the ValueError
             skipped[m] = "the dataset has no ground-truth factors"
@@ -111,11 +135,12 @@ def _resolve(metrics, model, has_factors, ds):
 
 
 def _metric_params(run, options):
-    """The parameters of each metric in `run`: its defaults updated by `options`."""
+    """The parameters of each metric in `run`: its defaults updated by `options` (or,
+    for a metric with named protocols, its `resolve_params(options[name])`)."""
     options = dict(options or {})
     params = {}
     for name, opts in options.items():
-        if name not in DEFAULTS:
+        if name not in registry.METRICS:
             raise ValueError(
                 f"`options`: unknown metric {name!r}; valid names are {', '.join(names())}."
             )
@@ -126,38 +151,60 @@ def _metric_params(run, options):
                 f"`options[{name!r}]`: unknown parameters {sorted(unknown)}; known: "
                 f"{sorted(known)}."
             )
-        if name in _PROTOCOL_PARAMS:  # unknown protocol, or a parameter of the other one
-            opts = dict(opts)
+        resolve = _hook(name, "resolve_params")
+        if resolve is not None:  # unknown protocol, or a parameter of the other one
             try:
-                _PROTOCOL_PARAMS[name](opts.pop("protocol", DEFAULTS[name]["protocol"]), **opts)
+                resolve(dict(opts))
             except ValueError as error:
                 raise ValueError(f"`options[{name!r}]`: {error}") from None
     for name in run:
-        if name in _PROTOCOL_PARAMS:  # the chosen protocol's defaults, then the options
-            opts = dict(options.get(name, {}))
-            protocol = opts.pop("protocol", DEFAULTS[name]["protocol"])
-            params[name] = {"protocol": protocol, **_PROTOCOL_PARAMS[name](protocol, **opts)}
+        resolve = _hook(name, "resolve_params")
+        if resolve is not None:  # the chosen protocol's defaults, then the options
+            params[name] = resolve(dict(options.get(name, {})))
         else:
-            params[name] = {**DEFAULTS[name], **options.get(name, {})}
+            params[name] = {**registry.METRICS[name].defaults, **options.get(name, {})}
     return params
 
 
 def _images_needed(run, params, size):
-    """Images the protocols of `run` would encode that a grid cache can serve (MIG
-    on the whole grid counts the grid; MIG on a subsample and the ELBO do not)."""
+    """Images the protocols of `run` would encode that a grid cache can serve: the
+    code metrics' samples (each metric counted, shared or not), each protocol's
+    `images_needed` (MIG on the whole grid counts the grid; MIG on a subsample and
+    the ELBO do not)."""
     needed = 0
     for name in run:
-        p = params[name]
-        if name == "beta_vae":
-            needed += 2 * p["batch_size"] * (p["num_train"] + p["num_eval"])
-        elif name == "factor_vae":
-            needed += p["num_variance_estimate"] + p["batch_size"] * (
-                p["num_train"] + p["num_eval"])
-        elif name == "mig" and p["subsample"] is None:
-            needed += size
-        elif name in _CODE_BASED:
-            needed += p["num_train"] + p.get("num_test", 0)
+        spec, p = registry.METRICS[name], params[name]
+        if spec.kind == "protocol":
+            hook = _hook(name, "images_needed")
+            needed += hook(p, size) if hook is not None else 0
+        else:
+            needed += p["num_train"] + (p["num_test"] if spec.kind == "codes_train_test" else 0)
     return needed
+
+
+def _images_apart(run, params, ds):
+    """Images the protocols of `run` encode apart from a grid cache (MIG on a
+    subsample, the ELBO's images)."""
+    apart = 0
+    for name in run:
+        hook = _hook(name, "images_apart") if registry.METRICS[name].kind == "protocol" else None
+        if hook is not None:
+            apart += hook(params[name], ds.num_examples)
+    return apart
+
+
+def _grid_wanted(encode_grid, size, run, params, ds):
+    """Whether to encode the factor grid once: asked (`"always"`), or cheaper than the
+    images the protocols need; on a dataset of stochastic images (where the sampling
+    protocols re-render with fresh noise) only for a metric that reads the grid
+    anyway (`grid_on_stochastic`: MIG)."""
+    if not (encode_grid and size is not None and run):
+        return False
+    needed = _images_needed(run, params, size)
+    return encode_grid == "always" or (
+        size <= rep.MAX_GRID_SIZE and needed >= size and (
+            not rep.is_stochastic(ds)
+            or any(registry.METRICS[m].grid_on_stochastic for m in run)))
 
 
 def cost(representation, ds, metrics=None, options=None, encode_grid=True,
@@ -182,19 +229,12 @@ def cost(representation, ds, metrics=None, options=None, encode_grid=True,
     run, skipped = _resolve(metrics, model, has_factors, ds)
     params = _metric_params(run, options)
     size = rep.grid_size(ds) if has_factors else None
-    images = _images_needed(run, params, size) if size is not None else sum(
-        ds.num_examples if params[n].get("num_images", 0) is None
-        else params[n].get("num_images", 0) for n in run)
-    grid = bool(encode_grid and size is not None and run and (
-        encode_grid == "always" or (size <= rep.MAX_GRID_SIZE and images >= size and (
-            not rep.is_stochastic(ds) or "mig" in run))))
+    grid = _grid_wanted(encode_grid, size, run, params, ds)
     if grid:
         images = size
-    for name in run:  # encoded apart from the grid cache
-        if name == "mig" and params[name]["subsample"] is not None:
-            images += params[name]["subsample"]
-        elif name == "elbo":  # num_images None: the whole dataset ("chen2018")
-            images += min(params[name]["num_images"] or ds.num_examples, ds.num_examples)
+    else:
+        images = _images_needed(run, params, size) if size is not None else 0
+    images += _images_apart(run, params, ds)  # encoded apart from the grid cache
     encode = rep.representation_function(representation, batch_size, images_name="ds")
     indices = np.random.default_rng(0).integers(0, ds.num_examples, timing_images)
     x = ds.images_at(indices)
@@ -267,21 +307,16 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
             raise ValueError(f"`codes` must be a GridCodes, got {type(grid).__name__}.")
         grid.check_dataset(ds)
     size = rep.grid_size(ds) if has_factors else None
-    if grid is None and encode_grid and size is not None and run:
-        needed = _images_needed(run, params, size)
-        wanted = encode_grid == "always" or (
-            size <= rep.MAX_GRID_SIZE and needed >= size
-            and (not rep.is_stochastic(ds) or "mig" in run))
-        if wanted:
-            if verbose:
-                print(f"Encoding the {size} images of the {getattr(ds, 'name', '')} factor grid.")
-            grid = rep.encode_grid(representation, ds, batch_size=max(batch_size, 1024),
-                                   verbose=verbose)
+    if grid is None and _grid_wanted(encode_grid, size, run, params, ds):
+        if verbose:
+            print(f"Encoding the {size} images of the {getattr(ds, 'name', '')} factor grid.")
+        grid = rep.encode_grid(representation, ds, batch_size=max(batch_size, 1024),
+                               verbose=verbose)
     # Stochastic images: the sampling protocols re-render (fresh noise per image).
     sampling_grid = grid if (grid is not None and (
         codes is not None or not rep.is_stochastic(ds))) else None
     source = None
-    if any(m in _CODE_BASED for m in run):
+    if any(registry.METRICS[m].kind != "protocol" for m in run):  # code metrics
         source = rep.CodeSource(representation, ds, codes=sampling_grid, encode_grid=False,
                                 batch_size=batch_size)
 
@@ -302,39 +337,21 @@ def evaluate(representation, ds, metrics=None, seed=0, verbose=1, encode_grid=Tr
         if verbose:
             print(f"[kerasdis.metrics] {name} {p}")
         start = time.perf_counter()
-        if name in _CODE_BASED:
+        spec, module = registry.METRICS[name], _module(name)
+        if spec.kind == "protocol":
+            out = module.evaluate_protocol(
+                representation, ds, seed=seed,
+                codes=grid if spec.grid_on_stochastic else sampling_grid,
+                encode_grid=False if grid is not None else encode_grid,
+                encode_batch_size=batch_size, verbose=verbose, **p)
+        else:  # the shared samples
             c_train, f_train = sample("train", p["num_train"])
-            if name in _TRAIN_TEST:
+            rest = {k: v for k, v in p.items() if k not in ("num_train", "num_test")}
+            if spec.kind == "codes_train_test":
                 c_test, f_test = sample("test", p["num_test"])
-            if name == "discrete_mig":
-                out = {"discrete_mig": discrete_mig(c_train, f_train, p["num_bins"])}
-            elif name == "dci":
-                out = dci(c_train, f_train, c_test, f_test, classifier=p["classifier"])
-            elif name == "sap":
-                out = {"sap": sap(c_train, f_train, c_test, f_test,
-                                       continuous_factors=p["continuous_factors"])}
-            elif name == "modularity_explicitness":
-                out = modularity_explicitness(c_train, f_train, c_test, f_test,
-                                                          num_bins=p["num_bins"])
+                out = module.evaluate_codes(c_train, f_train, c_test, f_test, **rest)
             else:
-                out = unsupervised_scores(c_train, num_bins=p["num_bins"])
-        elif name == "beta_vae":
-            out = beta_vae_score(
-                representation, ds, seed=seed, codes=sampling_grid, encode_grid=False
-                if grid is not None else encode_grid, encode_batch_size=batch_size,
-                verbose=verbose, **p)
-        elif name == "factor_vae":
-            out = factor_vae_score(
-                representation, ds, seed=seed, codes=sampling_grid, encode_grid=False
-                if grid is not None else encode_grid, encode_batch_size=batch_size,
-                verbose=verbose, **p)
-        elif name == "mig":
-            mig_codes = grid if grid is not None and grid.log_vars is not None else None
-            out = mig(representation, ds, seed=seed, codes=mig_codes,
-                           batch_size=max(batch_size, 1024), verbose=verbose, **p)
-        else:  # elbo
-            out = elbo_decomposition(representation, ds, seed=seed, batch_size=batch_size,
-                                           verbose=verbose, **p)
+                out = module.evaluate_codes(c_train, f_train, **rest)
         seconds[name] = round(time.perf_counter() - start, 3)
         results[name] = out
 

@@ -105,3 +105,20 @@ def factor_vae_score(representation, ds, num_train=10_000, num_eval=5_000,
 
 PROTOCOL = {"num_train": 10_000, "num_eval": 5_000, "num_variance_estimate": 10_000,
             "batch_size": 64, "prune_threshold": 0.05}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def images_needed(params, grid_size):
+    """Images `factor_vae_score` encodes with `params` (a grid encoding can serve them)."""
+    del grid_size
+    return params["num_variance_estimate"] + params["batch_size"] * (
+        params["num_train"] + params["num_eval"])
+
+
+def evaluate_protocol(representation, ds, *, seed, codes, encode_grid, encode_batch_size,
+                      verbose, **params):
+    """`kd.metrics.evaluate`'s adapter (registry kind "protocol"): `factor_vae_score`."""
+    return factor_vae_score(representation, ds, seed=seed, codes=codes, encode_grid=encode_grid,
+                            encode_batch_size=encode_batch_size, verbose=verbose, **params)

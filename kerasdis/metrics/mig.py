@@ -259,3 +259,29 @@ def mig(model, ds, include_factors=None, exclude_factors=None, num_samples=DEFAU
 
 
 PROTOCOL = {"num_samples": DEFAULT_NUM_SAMPLES, "subsample": None, "estimator": "chen"}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def images_needed(params, grid_size):
+    """On the whole grid (`subsample=None`) MIG encodes the grid: a grid encoding
+    serves it. A subsample is encoded apart (`images_apart`)."""
+    return grid_size if params["subsample"] is None else 0
+
+
+def images_apart(params, num_examples):
+    """Images MIG encodes itself whatever the grid: its `subsample`."""
+    del num_examples
+    return params["subsample"] if params["subsample"] is not None else 0
+
+
+def evaluate_protocol(representation, ds, *, seed, codes, encode_grid, encode_batch_size,
+                      verbose, **params):
+    """`kd.metrics.evaluate`'s adapter (registry kind "protocol"): `mig`, on the grid
+    encoding `codes` when it has log-variances (a model's), in batches of at least
+    1024 images."""
+    del encode_grid  # MIG on the whole grid encodes it if `codes` is None
+    codes = codes if codes is not None and codes.log_vars is not None else None
+    return mig(representation, ds, seed=seed, codes=codes,
+               batch_size=max(encode_batch_size, 1024), verbose=verbose, **params)

@@ -105,3 +105,13 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
 
 
 PROTOCOL = {"num_train": 10_000, "num_test": 5_000, "num_bins": 20}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def evaluate_codes(codes_train, factors_train, codes_test, factors_test, num_bins=20):
+    """`kd.metrics.evaluate`'s adapter (registry kind "codes_train_test"):
+    `modularity_explicitness` on the shared training and test samples."""
+    return modularity_explicitness(codes_train, factors_train, codes_test, factors_test,
+                                   num_bins=num_bins)

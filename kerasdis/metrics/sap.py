@@ -73,3 +73,14 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous_factors
 
 PROTOCOL = {"num_train": 10_000, "num_test": 5_000, "continuous_factors": False,
             "classifier": "LinearSVC(C=0.01, class_weight='balanced')"}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def evaluate_codes(codes_train, factors_train, codes_test, factors_test,
+                   continuous_factors=False):
+    """`kd.metrics.evaluate`'s adapter (registry kind "codes_train_test"): `{"sap": ...}`
+    on the shared training and test samples."""
+    return {"sap": sap(codes_train, factors_train, codes_test, factors_test,
+                       continuous_factors=continuous_factors)}

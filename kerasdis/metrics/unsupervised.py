@@ -74,3 +74,13 @@ def unsupervised_scores(codes, num_bins=20):
 
 
 PROTOCOL = {"num_train": 10_000, "num_bins": 20}
+
+
+# ----------------------------------------------------------------- kd.metrics.evaluate
+
+
+def evaluate_codes(codes, factors, num_bins=20):
+    """`kd.metrics.evaluate`'s adapter (registry kind "codes"): `unsupervised_scores` of
+    the shared training sample's codes (the factors are not used)."""
+    del factors
+    return unsupervised_scores(codes, num_bins=num_bins)

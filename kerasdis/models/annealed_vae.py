@@ -49,7 +49,6 @@ class AnnealedVAE(GaussianLatentVAE):
         # The capacity reaches its maximum at the end of the run.
         return {"capacity_steps": int(total_steps)}
 
-
     loss_term_names = ("loss", "reconstruction", "kl", "capacity")
 
     def __init__(self, latent_dim=10, gamma=1000.0, capacity_max=25.0, capacity_steps=100_000,

@@ -62,7 +62,6 @@ class BetaTCVAE(GaussianLatentVAE):
         # N of the MWS/MSS estimators is the size of the training set.
         return {**super().dataset_args(dataset), "dataset_size": int(dataset.num_examples)}
 
-
     loss_term_names = ("loss", "reconstruction", "kl", "mi", "tc", "dwkl")
 
     def __init__(self, latent_dim=10, beta=6.0, dataset_size=None, estimator="mss",

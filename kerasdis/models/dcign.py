@@ -141,7 +141,6 @@ class DCIGN(GaussianLatentVAE):
 
         return single_factor_batches(dataset, batch_size, seed, first_step=first_step)
 
-
     loss_term_names = ("loss", "reconstruction", "kl", "invariance")
 
     def __init__(self, latent_dim=10, num_factors=5, factor_dims=None, beta=1.0,

@@ -44,7 +44,6 @@ class DIPVAE(GaussianLatentVAE):
     searched_weight = "lambda_od"
     searched_range = (1.0, 50.0)
 
-
     loss_term_names = ("loss", "reconstruction", "kl", "dip", "dip_offdiag", "dip_diag")
 
     def __init__(self, latent_dim=10, variant="ii", lambda_od=10.0, lambda_d=None,

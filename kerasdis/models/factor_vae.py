@@ -75,7 +75,6 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
     annealed_variable = "gamma"
     min_batch_size = 4
 
-
     loss_term_names = ("loss", "reconstruction", "kl", "tc", "disc_loss", "disc_accuracy")
 
     def __init__(self, latent_dim=10, gamma=35.0, discriminator_units=1000,

@@ -216,7 +216,6 @@ class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, InputChecksMix
     def compile_for_recipe(self, learning_rate):
         self.compile()  # the paper's two Adams; the recipe's learning rate is not used
 
-
     def __init__(self, num_categories=3, num_continuous=5, noise_dim=10,
                  input_shape=(64, 64, 1), architecture="conv", categorical_weight=1.0,
                  continuous_weight=0.1, learn_continuous_std=False, spectral_norm=True, seed=None,

@@ -43,7 +43,6 @@ class VAE(GaussianLatentVAE):
 
     annealed_variable = "beta"
 
-
     def __init__(self, latent_dim=10, input_shape=(64, 64, 1), architecture="conv",
                  likelihood="bernoulli", seed=None, **kwargs):
         kwargs.pop("beta", None)
@@ -80,7 +79,6 @@ class BetaVAE(GaussianLatentVAE):
     searched_weight = "beta"
     searched_range = (1.0, 16.0)
     annealed_variable = "beta"
-
 
     def __init__(self, latent_dim=10, beta=4.0, input_shape=(64, 64, 1), architecture="conv",
                  likelihood="bernoulli", seed=None, **kwargs):

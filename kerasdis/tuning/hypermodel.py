@@ -9,6 +9,7 @@ names what a search can maximise (one `val_<metric>` per registered metric,
 `val_udr` and `val_tradeoff`).
 """
 
+import collections.abc
 import math
 import numbers
 
@@ -33,17 +34,28 @@ from kerasdis import models as kd_models
 DEFAULT_LATENT_DIM = (4, 12)
 DEFAULT_LEARNING_RATE = (1e-4, 1e-3)
 
-OBJECTIVES = {
-    f"val_{name}": keras_tuner.Objective(f"val_{name}", direction=spec.direction)
-    for name, spec in metric_registry.METRICS.items()
-}
-# Metrics of several models (UDR): logged by `SeedTwins` over the seeds of a trial.
-OBJECTIVES.update({
-    f"val_{name}": keras_tuner.Objective(f"val_{name}", direction=spec.direction)
-    for name, spec in metric_registry.MULTI_MODEL_METRICS.items()
-})
-# A reconstruction budget's penalised disentanglement score (`TradeoffScore`).
-OBJECTIVES["val_tradeoff"] = keras_tuner.Objective("val_tradeoff", direction="max")
+class _Objectives(collections.abc.Mapping):
+    """`val_<metric>` for every metric of `kerasdis.metrics.registry` (read live, so a
+    metric registered later is an objective too), and `val_tradeoff`."""
+
+    def _directions(self):
+        specs = {**metric_registry.METRICS, **metric_registry.MULTI_MODEL_METRICS}
+        directions = {f"val_{name}": spec.direction for name, spec in specs.items()}
+        # A reconstruction budget's penalised disentanglement score (`TradeoffScore`).
+        directions["val_tradeoff"] = "max"
+        return directions
+
+    def __getitem__(self, name):
+        return keras_tuner.Objective(name, direction=self._directions()[name])
+
+    def __iter__(self):
+        return iter(self._directions())
+
+    def __len__(self):
+        return len(self._directions())
+
+
+OBJECTIVES = _Objectives()
 """`keras_tuner.Objective`s by name; `val_<metric>` is logged by `DisentanglementMetrics`,
 `val_udr` by `SeedTwins` (a search with `seeds_per_trial >= 2`)."""
 

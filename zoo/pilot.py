@@ -257,6 +257,9 @@ def write_report(rows):
         lines.append("")
         if ranking is None:
             lines.append("Stage 1 (weight) is not finished: nothing has been pruned yet.")
+        elif objective == "vae":
+            lines.append("The VAE is the baseline the entries are compared with: it has no "
+                         "weight to choose, so nothing is pruned.")
         elif objective in ONE_STAGE:
             lines.append(f"One stage; by the best {TARGET[objective]}: "
                          + ", ".join(f"{r[1]} ({r[0]:.3f})" for r in ranking)

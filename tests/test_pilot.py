@@ -1,0 +1,61 @@
+"""`zoo/pilot.py`: the pilot trials of the zoo's recipes, by the grid tuner (tiny budget)."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def pilot(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("kerasdis_zoo_pilot", ROOT / "zoo" / "pilot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(module, "REPORT", str(tmp_path / "report"))
+    monkeypatch.setattr(module, "IMAGES_PER_TRIAL", 256 * 8)
+    monkeypatch.setattr(module, "PILOT_METRICS", {"discrete_mig": {"num_train": 300},
+                                                  "mig": {"subsample": 300}})
+    return module
+
+
+def test_vae_baseline_runs_resumes_and_reports(pilot, tmp_path):
+    pilot.run("vae", threads=0)
+    rows = pilot.trial_rows()
+    assert sorted(r["search"] for r in rows) == ["weight-conv-b256", "weight-conv-b64"]
+    for r in rows:
+        assert len(r["curve"]) == pilot.EVALUATIONS and r["cpu_seconds"] > 0
+        assert r["steps"] == pilot.IMAGES_PER_TRIAL // r["batch_size"]
+    assert [s["stage"] for s in pilot.plan("vae")] == ["weight", "weight"]  # one stage
+    pilot.run("vae", threads=0)  # resumed: nothing runs again
+    assert len(pilot.trial_rows()) == 2
+    report = Path(pilot.write_report(pilot.trial_rows())).read_text()
+    assert "## vae" in report and "| weight-conv-b64 | conv | 64 |" in report
+    assert (tmp_path / "report" / "vae.png").exists()
+
+
+def test_stages_two_and_three_keep_the_two_best(pilot, monkeypatch):
+    assert [s["stage"] for s in pilot.plan("beta_tcvae")] == ["weight", "weight"]
+    ranking = [(0.30, "conv-b256", "conv", 256, 6.0), (0.25, "conv-b64", "conv", 64, 4.0),
+               (0.20, "conv-b256", "conv", 256, 10.0), (0.10, "conv-b64", "conv", 64, 2.0)]
+    monkeypatch.setattr(pilot, "stage_one_ranking", lambda objective: ranking)
+    searches = pilot.plan("beta_tcvae")
+    second = [s for s in searches if s["stage"] == "learning_rate"]
+    assert {(s["arm"], tuple(s["beta"])) for s in second} == {("conv-b256", (6.0,)),
+                                                               ("conv-b64", (4.0,))}
+    assert all(s["learning_rate"] == [1e-4, 1e-3] for s in second)
+    (mlp,) = [s for s in searches if s["stage"] == "mlp"]
+    assert mlp["architecture"] == "mlp" and mlp["batch_size"] == 2048 and mlp["beta"] == [4.0, 6.0]
+    ada = pilot.plan("ada_gvae")
+    assert [s["model_args"]["pair_k"] for s in ada] == [1, "random"]
+
+
+def test_command_line_refuses_bad_arguments(pilot, capsys):
+    with pytest.raises(SystemExit):
+        pilot.main(["no_such_objective"])
+    with pytest.raises(SystemExit):
+        pilot.main([])
+    assert "OBJECTIVE" in capsys.readouterr().err

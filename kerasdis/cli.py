@@ -32,6 +32,8 @@ import sys
 
 from kerasdis import progress
 from kerasdis.workflows import (  # noqa: F401  (public here too)
+    add_data_arguments,
+    data_options,
     DEFAULT_EVAL_METRICS,
     QUICK_OPTIONS,
     SHORT_RUN_STEPS,
@@ -48,23 +50,6 @@ def add_import_argument(parser):
                         metavar="MODULE",
                         help="import MODULE first (e.g. one that registers a model of your own "
                              "with @kd.models.register); repeatable")
-
-
-def add_data_arguments(parser):
-    """`--data-dir` and `--image-path`: where the dataset's files are on this machine."""
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="tensorflow-datasets directory of the dataset (default "
-                             "$TFDS_DATA_DIR or ~/tensorflow_datasets); manually downloaded "
-                             "archives (chairs3d, cars3d, mpi3d_*) go in DIR/downloads/manual")
-    parser.add_argument("--image-path", default=None, metavar="FILE",
-                        help="the painting of scream_dsprites (default: scream.jpg in the "
-                             "manual directory)")
-
-
-def data_options(args):
-    """The `kd.data.load` keywords of `--data-dir` and `--image-path` (not recipe keys)."""
-    return {key: value for key in ("data_dir", "image_path")
-            if (value := getattr(args, key, None)) is not None}
 
 
 def _add_train_arguments(parser):

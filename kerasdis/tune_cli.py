@@ -43,6 +43,7 @@ def _number_space(kind):
 def add_tune_parser(subparsers):
     """Adds the `tune` subcommand to an `argparse` subparsers object; returns its parser."""
     from kerasdis.models import builtin_names
+    from kerasdis.workflows import add_data_arguments
 
     parser = subparsers.add_parser(
         "tune",
@@ -56,13 +57,7 @@ def add_tune_parser(subparsers):
                              "registered by an --import module")
     parser.set_defaults(model_is_name=True)
     parser.add_argument("--dataset", default="dsprites", help="dataset name")
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="tensorflow-datasets directory of the dataset (default "
-                             "$TFDS_DATA_DIR or ~/tensorflow_datasets); manually downloaded "
-                             "archives (chairs3d, cars3d, mpi3d_*) go in DIR/downloads/manual")
-    parser.add_argument("--image-path", default=None, metavar="FILE",
-                        help="the painting of scream_dsprites (default: scream.jpg in the "
-                             "manual directory)")
+    add_data_arguments(parser)
     parser.add_argument("--tuner", default="random",
                         help="random, bayesian, hyperband or grid (kerasdis.tuning.TUNERS)")
     parser.add_argument("--objective", default="val_discrete_mig",
@@ -169,10 +164,10 @@ def search_kwargs_from_args(args):
 
 def cmd_tune(args):
     from kerasdis import tuning
+    from kerasdis.workflows import data_options
 
     kwargs = search_kwargs_from_args(args)
-    where = {key: value for key in ("data_dir", "image_path")
-             if (value := getattr(args, key, None)) is not None}
+    where = data_options(args)
     if where:  # the search takes the dataset itself (its name is what the search records)
         from kerasdis import data
 

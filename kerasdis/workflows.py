@@ -145,3 +145,20 @@ def finish_run(model, out_dir, recipe, summary, metrics, seed, quick, cheaper=No
         "steps": summary["steps"], "wall_time_seconds": summary["wall_time_seconds"],
         "hardware": summary["hardware"], "metrics": results}, overwrite=True)
     return results
+
+
+def add_data_arguments(parser):
+    """`--data-dir` and `--image-path`: where the dataset's files are on this machine."""
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="tensorflow-datasets directory of the dataset (default "
+                             "$TFDS_DATA_DIR or ~/tensorflow_datasets); manually downloaded "
+                             "archives (chairs3d, cars3d, mpi3d_*) go in DIR/downloads/manual")
+    parser.add_argument("--image-path", default=None, metavar="FILE",
+                        help="the painting of scream_dsprites (default: scream.jpg in the "
+                             "manual directory)")
+
+
+def data_options(args):
+    """The `kd.data.load` keywords of `--data-dir` and `--image-path` (not recipe keys)."""
+    return {key: value for key in ("data_dir", "image_path")
+            if (value := getattr(args, key, None)) is not None}

@@ -6,7 +6,11 @@ checkpoint or a `.keras` file.
 """
 
 import collections.abc
+import csv
+import io
 import math
+import os
+import time
 
 import keras
 
@@ -256,3 +260,127 @@ class DisentanglementMetrics(keras.callbacks.Callback):
         if logs is not None:
             for name, value in primary_scores(self.results).items():
                 logs[f"val_{name}"] = value
+
+
+def plateau_step(steps, scores, window, min_delta=0.01):
+    """The first step at which a score stopped improving, or None.
+
+    A run has reached its plateau at an evaluated step `s` when the best score up to
+    `s` is less than `min_delta` above the best score up to `s - window` (a higher
+    score is better). With evaluations every `window` steps this is the rule "two
+    evaluations `window` steps apart within `min_delta`", taken on the running best
+    (as `keras.callbacks.EarlyStopping` with `patience` of one window) so that a
+    noisy score, whose consecutive evaluations are rarely within `min_delta` of each
+    other, cannot keep a run going once it stops setting new bests.
+
+    Args:
+        steps: increasing optimizer steps of the evaluations.
+        scores: the score at each of `steps` (None or NaN: not evaluated there).
+        window: int >= 1. How far back, in steps, the comparison looks.
+        min_delta: float >= 0. The smallest improvement that counts.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"`window` must be a positive integer, got {window!r}.")
+    if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
+        raise ValueError(f"`min_delta` must be a non-negative number, got {min_delta!r}.")
+    history = [(int(s), float(v)) for s, v in zip(steps, scores)
+               if v is not None and math.isfinite(float(v))]
+    for i, (step, _) in enumerate(history):
+        earlier = [v for s, v in history[:i] if s <= step - window]
+        if earlier and max(v for _, v in history[:i + 1]) - max(earlier) < min_delta:
+            return step
+    return None
+
+
+class LearningCurve(keras.callbacks.Callback):
+    """Writes a run's learning curve to a CSV file and stops the run at its plateau.
+
+    Every epoch whose logs carry `monitor` (put a `DisentanglementMetrics` before
+    this callback, e.g. for `val_mig`) appends a row to `path`: the optimizer `step`,
+    the run's `wall_time_seconds` and process `cpu_seconds` so far, and every log of
+    the epoch (the training terms such as `reconstruction` and `kl` are averages over
+    the epoch). The file is rewritten atomically at each row, so it always matches a
+    checkpoint: when a run resumes, rows after the step it resumes from are dropped.
+
+    With `stop_at_plateau`, training stops at the first evaluation where
+    `plateau_step` finds a plateau of `monitor`; `self.plateau` then holds that step
+    (it is also recomputed by `plateau_step` from the file at any time).
+
+    Args:
+        path: str. The CSV file (created, or continued when it exists).
+        monitor: str. The score of the plateau rule, higher is better.
+        window: int. Steps between the two compared evaluations (see `plateau_step`).
+        min_delta: float. Smallest improvement that counts.
+        stop_at_plateau: bool. Stop training at the plateau (else only record it).
+        initial_seconds: float. Wall time the run had already used (a resumed run's
+            `state.json`), added to this session's.
+        initial_cpu_seconds: float. The same for CPU time.
+    """
+
+    def __init__(self, path, monitor="val_mig", window=10_000, min_delta=0.01,
+                 stop_at_plateau=True, initial_seconds=0.0, initial_cpu_seconds=0.0):
+        super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"`monitor` must be the name of a log such as 'val_mig', "
+                             f"got {monitor!r}.")
+        plateau_step([], [], window, min_delta)  # validates window and min_delta
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.window = window
+        self.min_delta = min_delta
+        self.stop_at_plateau = stop_at_plateau
+        self.initial_seconds = float(initial_seconds)
+        self.initial_cpu_seconds = float(initial_cpu_seconds)
+        self.rows = []
+        self.plateau = None
+
+    @staticmethod
+    def read(path):
+        """The rows of a curve file as dicts of floats (empty cells: None)."""
+        if not os.path.exists(path):
+            return []
+        with open(path, newline="") as f:
+            return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+                    for row in csv.DictReader(f)]
+
+    def _write(self):
+        fields = ["step", "wall_time_seconds", "cpu_seconds"]
+        fields += sorted({k for row in self.rows for k in row} - set(fields))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        from kerasdis.io import write_text
+
+        write_text(self.path, text.getvalue())
+
+    def _plateau(self):
+        return plateau_step([r["step"] for r in self.rows],
+                            [r.get(self.monitor) for r in self.rows], self.window,
+                            self.min_delta)
+
+    def on_train_begin(self, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        self.rows = [r for r in self.read(self.path) if r["step"] <= step]
+        self._write()
+        self.plateau = self._plateau()
+        self._started = time.time()
+        self._started_cpu = time.process_time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            return
+        row = {"step": int(self.model.optimizer.iterations.numpy()),
+               "wall_time_seconds": self.initial_seconds + time.time() - self._started,
+               "cpu_seconds": self.initial_cpu_seconds + time.process_time() - self._started_cpu}
+        row.update({k: float(v) for k, v in logs.items()})
+        self.rows.append(row)
+        self._write()
+        if self.plateau is None:
+            self.plateau = self._plateau()
+            if self.plateau is not None and self.stop_at_plateau:
+                print(f"kerasdis: {self.monitor} reached its plateau at step {self.plateau} "
+                      f"(best improved by less than {self.min_delta:g} over {self.window} "
+                      "steps); stopping.")
+                self.model.stop_training = True

@@ -115,7 +115,9 @@ class _Checkpoint(keras.callbacks.Callback):
         self.out_dir = out_dir
         self.recipe = recipe
         self.started = started
+        self.started_cpu = time.process_time()
         self.previous_seconds = 0.0
+        self.previous_cpu_seconds = 0.0
 
     nonfinite = ()
 
@@ -129,9 +131,19 @@ class _Checkpoint(keras.callbacks.Callback):
         state = {
             "step": int(self.model.optimizer.iterations.numpy()),
             "wall_time_seconds": self.previous_seconds + time.time() - self.started,
+            "cpu_seconds": self.previous_cpu_seconds + time.process_time() - self.started_cpu,
             "last_logs": {k: float(v) for k, v in (logs or {}).items()},
         }
         write_json(os.path.join(self.out_dir, STATE), state)
+
+
+def epoch_steps(recipe):
+    """Steps between checkpoints (one Keras epoch): the largest divisor of the run's
+    `steps` that is at most `checkpoint_every`."""
+    every = min(recipe["checkpoint_every"], recipe["steps"])
+    while recipe["steps"] % every:
+        every -= 1  # checkpoints land on a divisor of the run length
+    return every
 
 
 def _check_out_dir(out_dir, resume, overwrite):
@@ -276,21 +288,21 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
                 os.remove(stale)
     if chief:
         write_json(recipe_path, recipe)
-    previous_seconds = 0.0
+    previous_seconds = previous_cpu_seconds = 0.0
     with strategy.scope(), dtype_policy(recipe):
         if load:
             kd_models.load_builtins()
             model = keras.saving.load_model(checkpoint_path, safe_mode=True)
             with open(os.path.join(out_dir, STATE)) as f:
-                previous_seconds = json.load(f).get("wall_time_seconds", 0.0)
+                previous = json.load(f)
+            previous_seconds = previous.get("wall_time_seconds", 0.0)
+            previous_cpu_seconds = previous.get("cpu_seconds", 0.0)
         else:
             model = build_model(recipe, dataset)
             compile_model(model, recipe)
     kd_distribute.fix_multi_worker_logs(model)  # Keras 3 cannot reduce scalar logs over workers
 
-    every = min(recipe["checkpoint_every"], recipe["steps"])
-    while recipe["steps"] % every:
-        every -= 1  # checkpoints land on a divisor of the run length
+    every = epoch_steps(recipe)
     done = int(model.optimizer.iterations.numpy())
     if done % every:
         raise ValueError(f"checkpoint at step {done} is not on the checkpoint grid of {every} steps.")
@@ -304,6 +316,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
     started = time.time()
     checkpoint = _Checkpoint(write_dir, recipe, started)
     checkpoint.previous_seconds = previous_seconds
+    checkpoint.previous_cpu_seconds = previous_cpu_seconds
     run_callbacks.append(checkpoint)
     if tensorboard:
         run_callbacks.append(keras.callbacks.TensorBoard(os.path.join(write_dir, "logs")))
@@ -334,6 +347,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
         "recipe": recipe,
         "steps": int(model.optimizer.iterations.numpy()),
         "wall_time_seconds": state["wall_time_seconds"],
+        "cpu_seconds": state.get("cpu_seconds"),
         "hardware": hardware(),
         "final_logs": state.get("last_logs", {}),
         "history": None if history is None else {k: [float(x) for x in v] for k, v in history.history.items()},

@@ -48,7 +48,7 @@ def load(preset, expected_class=None, sha256=None, cache_dir=None):
 
 
 def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
-            overwrite=False, seed=0):
+            overwrite=False, seed=0, extra=None):
     """Turns a finished training run (or a model) into a named preset; returns its path.
 
     Args:
@@ -65,6 +65,8 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
             (`kerasdis/presets/`, packaged in the wheel).
         overwrite: bool. Replace an existing preset of that name.
         seed: int. Seed of `kd.metrics.evaluate` when `metrics` is None.
+        extra: dict or None. More metadata, e.g. what `kerasdis.zoo_runs.publish_entry`
+            records: `seeds` (every seed's scores), `selection`, `plateau`, `curve`.
     """
     from kerasdis import training as kd_training
 
@@ -111,13 +113,19 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
         "recipe": recipe,
         "seed": recipe.get("seed") if recipe else None,
         "steps": steps,
-        "complete": bool(recipe and steps is not None and steps >= recipe.get("steps", 0)),
+        # finished: at the recipe's steps, or at the plateau of a zoo run (kerasdis.zoo_runs)
+        "complete": bool(recipe and steps is not None and (
+            steps >= recipe.get("steps", 0) or bool((extra or {}).get("plateau")))),
         "wall_time_seconds": training.get("wall_time_seconds"),
         "hardware": training.get("hardware"),
         "source": source,
         "evaluation_seed": seed,
         "metrics": metrics,
     }
+    clash = sorted(set(extra or {}) & set(metadata))
+    if clash:
+        raise ValueError(f"`extra` must not redefine the metadata keys {clash}.")
+    metadata.update(extra or {})
     target = os.path.join(os.fspath(zoo_dir) if zoo_dir is not None else BUILTIN_DIR, name)
     return save_to_preset(model, target, metadata=metadata, overwrite=overwrite)
 

@@ -1,8 +1,11 @@
-"""`kerasdis zoo list|show|train|evaluate`: the pretrained presets from the shell.
+"""`kerasdis zoo list|show|train|publish|evaluate`: the pretrained presets from the shell.
 
-`zoo train NAME` retrains an entry from its recipe (`zoo/NAME/recipe.json` in a
-checkout, or the recipe recorded in the shipped preset) through the same code path
-as `kerasdis train`, resumable; `zoo evaluate NAME` re-measures an entry with the
+`zoo train NAME [--seed S]` retrains an entry from its recipe (`zoo/NAME/recipe.json`
+in a checkout, or the recipe recorded in the shipped preset) through the same code
+path as `kerasdis train`, resumable, with a learning curve, until the plateau of the
+entry's target metric (`kerasdis.zoo_runs`); `zoo publish NAME RUN...` scores every
+seed's run, publishes the best by the target metric or by UDR (`--select udr`) and
+records all seeds in the metadata; `zoo evaluate NAME` re-measures an entry with the
 default protocols and the recorded evaluation seed (all recorded metrics, or those
 of `--metrics`), and says whether the numbers match the recorded ones: equal
 within `MATCH_TOLERANCE`, the precision of the zoo table. Scores are exactly
@@ -26,16 +29,33 @@ def add_parser(subparsers):
     show = zoo_sub.add_parser("show", help="metadata of a preset")
     show.add_argument("name")
     show.set_defaults(func=cmd_show)
-    train = zoo_sub.add_parser("train", help="retrain an entry from its recipe")
+    train = zoo_sub.add_parser(
+        "train", help="train an entry's recipe to the plateau of its target metric")
     train.add_argument("name")
-    train.add_argument("--out", default=None, help="run directory (default zoo_runs/NAME)")
-    train.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
+    train.add_argument("--seed", type=int, default=None,
+                       help="training seed (default: the recipe's)")
+    train.add_argument("--out", default=None,
+                       help="run directory (default zoo_runs/NAME/seed_SEED)")
+    train.add_argument("--steps", type=int, default=None,
+                       help="override the recipe's steps (the cap of the run)")
+    train.add_argument("--no-plateau", dest="plateau", action="store_false",
+                       help="train to the recipe's steps even after the plateau")
     train.add_argument("--resume", action="store_true")
     train.add_argument("--overwrite", action="store_true")
     train.add_argument("--verbose", type=int, default=None,
                        help="Keras fit verbosity (default: a progress bar on a terminal, one "
                             "line per checkpoint otherwise)")
     train.set_defaults(func=cmd_train)
+    publish = zoo_sub.add_parser(
+        "publish", help="score an entry's seed runs, publish one, record all of them")
+    publish.add_argument("name")
+    publish.add_argument("runs", nargs="+", help="run directories of `zoo train` (one per seed)")
+    publish.add_argument("--select", choices=("target", "udr"), default="target",
+                         help="publish the seed with the best target metric (default) or, "
+                              "label-free, the best UDR among the seeds")
+    publish.add_argument("--zoo-dir", default=None,
+                         help="where the preset goes (default: the shipped kerasdis/presets)")
+    publish.set_defaults(func=cmd_publish)
     evaluate = zoo_sub.add_parser("evaluate", help="re-measure an entry's scores")
     evaluate.add_argument("name")
     evaluate.add_argument("--metrics", default=None,
@@ -75,15 +95,42 @@ def recipe_of(name):
 
 
 def cmd_train(args):
-    from kerasdis import training
+    from kerasdis import zoo_runs
 
     recipe = recipe_of(args.name)
-    if args.steps is not None:
-        recipe = {**recipe, "steps": args.steps}
-    out = args.out or os.path.join("zoo_runs", args.name)
-    _, summary = training.train(recipe, out, resume=args.resume, overwrite=args.overwrite,
-                                verbose=progress.fit_verbose(args.verbose))
-    print(f"trained {summary['steps']} steps in {summary['wall_time_seconds']:.0f} s into {out}")
+    for key, value in (("steps", args.steps), ("seed", args.seed)):
+        if value is not None:
+            recipe = {**recipe, key: value}
+    out = args.out or os.path.join("zoo_runs", args.name, f"seed_{recipe.get('seed', 0)}")
+    if not args.resume and not args.overwrite and os.path.isdir(out) and os.listdir(out):
+        raise FileExistsError(f"`--out` directory {out!r} exists and is not empty; pass "
+                              "--resume to continue the run in it or --overwrite to start over.")
+    summary = zoo_runs.train_entry(recipe, out, resume=args.resume, overwrite=args.overwrite,
+                                   verbose=progress.fit_verbose(args.verbose),
+                                   stop_at_plateau=args.plateau)
+    plateau = summary["plateau"]
+    ending = (f"plateau of {plateau['metric']} at step {plateau['step']:,}" if plateau
+              else "no plateau yet")
+    verb = "trained" if summary["trained"] else "already finished:"
+    print(f"{verb} {summary['steps']:,} steps in {summary['wall_time_seconds']:.0f} s "
+          f"into {out} ({ending}; curve in {os.path.join(out, zoo_runs.CURVE_FILE)})")
+    return 0
+
+
+def cmd_publish(args):
+    from kerasdis import zoo_runs
+
+    missing = [run for run in args.runs if not os.path.isdir(run)]
+    if missing:
+        raise FileNotFoundError(f"run directories {missing} do not exist.")
+    path, extra = zoo_runs.publish_entry(args.name, args.runs, select=args.select,
+                                         zoo_dir=args.zoo_dir)
+    for record in extra["seeds"]:
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
+        udr = f", UDR {record['udr']:.3f}" if "udr" in record else ""
+        print(f"seed {record['seed']} ({record['steps']:,} steps): {scores}{udr}")
+    print(f"published seed {extra['selection']['seed']} ({extra['selection']['rule']}) "
+          f"as {path}")
     return 0
 
 

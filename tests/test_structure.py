@@ -24,8 +24,8 @@ LAYERS = {
     "models": 2, "metrics": 2, "recipe": 2, "callbacks": 3, "baselines": 3, "export": 3,
     "viz": 3,
     "training": 4, "tuning": 5,
-    "zoo": 6, "workflows": 6,
-    "demo": 7, "zoo_cli": 7, "tune_cli": 7, "cli": 8,
+    "zoo": 6, "workflows": 6, "zoo_runs": 6,
+    "demo": 7, "zoo_cli": 7, "tune_cli": 7, "cli": 8, "__main__": 9,
 }
 
 

@@ -361,6 +361,42 @@ def test_make_table(preset, tmp_path):
     assert "infogan_dsprites/traversal.png" not in text and "animated" not in text
 
 
+def test_make_table_shows_seeds_plateau_and_time_to_target(preset, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n")
+    presets = tmp_path / "presets"
+    shutil.copytree(preset, presets / "beta_tcvae_dsprites")
+    meta_path = presets / "beta_tcvae_dsprites" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(
+        steps=30_000, recipe={**(meta.get("recipe") or {}), "steps": 300_000},
+        plateau={"metric": "mig", "step": 30_000, "window_steps": 10_000, "min_delta": 0.01},
+        seeds=[{"seed": s, "scores": {"mig": v}} for s, v in ((0, 0.31), (1, 0.12), (2, 0.40))],
+        curve=[{"step": 10_000, "wall_time_seconds": 600.0, "val_mig": 0.2},
+               {"step": 20_000, "wall_time_seconds": 1_800.0, "val_mig": 0.305},
+               {"step": 30_000, "wall_time_seconds": 2_700.0, "val_mig": 0.31}])
+    meta_path.write_text(json.dumps(meta))
+    pictures = tmp_path / "zoo"
+    (pictures / "beta_tcvae_dsprites").mkdir(parents=True)
+    for picture in ("traversal.png", "curve.png"):
+        (pictures / "beta_tcvae_dsprites" / picture).write_bytes(b"png")
+    script = os.path.join(REPO, "zoo", "make_table.py")
+    subprocess.run([sys.executable, script, "--presets", str(presets), "--readme", str(readme),
+                    "--zoo-dir", str(pictures)], check=True)
+    text = readme.read_text()
+    row = next(line for line in text.splitlines() if "| beta_tcvae_dsprites |" in line)
+    assert "| 30,000 (plateau) |" in row
+    assert "MIG 0.310 [0.120, 0.400] (3 seeds)" in row
+    assert "20,000 steps, 30 min (MIG)" in row
+    assert "![beta_tcvae_dsprites learning curve](beta_tcvae_dsprites/curve.png)" in text
+    # a curve that never reached the target
+    meta["curve"] = meta["curve"][:1]
+    meta_path.write_text(json.dumps(meta))
+    subprocess.run([sys.executable, script, "--presets", str(presets), "--readme", str(readme)],
+                   check=True)
+    assert "| not met |" in readme.read_text()
+
+
 # ---------------------------------------------------------- installed wheel
 @pytest.mark.slow
 def test_presets_ship_in_the_wheel(tmp_path, preset):

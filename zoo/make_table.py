@@ -48,7 +48,10 @@ PICTURES_START = "<!-- zoo-pictures:start -->"
 PICTURES_END = "<!-- zoo-pictures:end -->"
 
 COLUMNS = ("name", "model", "steps", "wall time", "MIG", "discrete MIG", "BetaVAE",
-           "FactorVAE", "DCI disentanglement", "SAP", "reconstruction", "KL", "target", "met")
+           "FactorVAE", "DCI disentanglement", "SAP", "reconstruction", "KL", "target", "met",
+           "seeds: median [min, max]", "time to target")
+# The column of each target metric in a zoo run's learning curve (kerasdis.zoo_runs).
+CURVE_COLUMNS = {"mig": "val_mig", "beta_vae": "val_beta_vae", "factor_vae": "val_factor_vae"}
 
 
 def _number(value):
@@ -110,6 +113,9 @@ def _steps(metadata):
         return DASH
     recipe = metadata.get("recipe") if isinstance(metadata.get("recipe"), dict) else {}
     planned = recipe.get("steps")
+    plateau = metadata.get("plateau")
+    if isinstance(plateau, dict) and plateau.get("step") is not None:
+        return f"{steps:,} (plateau)"
     if isinstance(planned, int) and planned > steps:
         return f"{steps:,} of {planned:,}"
     return f"{steps:,}"
@@ -149,6 +155,38 @@ def target(name, entry_scores, baseline_mig):
     return text, DASH
 
 
+def seed_spread(name, metadata):
+    """"median [min, max] (n seeds) of metric" over the entry's recorded seeds."""
+    seeds = metadata.get("seeds")
+    goals = TARGETS.get(name) or [("mig", None)]
+    key = goals[0][0]
+    if not isinstance(seeds, list) or not seeds:
+        return DASH
+    values = sorted(v for v in (_number((r.get("scores") or {}).get(key)) for r in seeds
+                                if isinstance(r, dict)) if v is not None)
+    if not values:
+        return DASH
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return (f"{LABELS[key]} {median:.3f} [{values[0]:.3f}, {values[-1]:.3f}] "
+            f"({len(values)} seed{'s' if len(values) > 1 else ''})")
+
+
+def time_to_target(name, metadata):
+    """Steps and wall time until the curve first met the entry's targets that it tracks."""
+    curve = metadata.get("curve")
+    goals = [(key, threshold) for key, threshold in TARGETS.get(name, ()) if key in CURVE_COLUMNS]
+    if not isinstance(curve, list) or not curve or not goals:
+        return DASH
+    for row in curve:
+        values = [_number(row.get(CURVE_COLUMNS[key])) for key, _ in goals]
+        if all(v is not None and v >= t for v, (_, t) in zip(values, goals)):
+            tracked = ", ".join(LABELS[key] for key, _ in goals)
+            return (f"{int(row['step']):,} steps, {_wall_time(row.get('wall_time_seconds'))} "
+                    f"({tracked})")
+    return "not met"
+
+
 def table(entries):
     if not entries:
         return "_no entries yet_"
@@ -163,7 +201,7 @@ def table(entries):
                _wall_time(metadata.get("wall_time_seconds")),
                _fmt(s["mig"]), _fmt(s["discrete_mig"]), _fmt(s["beta_vae"]),
                _fmt(s["factor_vae"]), _fmt(s["dci"]), _fmt(s["sap"]),
-               *elbo, goal, met]
+               *elbo, goal, met, seed_spread(name, metadata), time_to_target(name, metadata)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -178,12 +216,18 @@ def pictures(entries, zoo_dir=HERE):
         steps = entries[name].get("steps")
         at = f" at {steps:,} steps" if isinstance(steps, int) else ""
         gif = os.path.isfile(os.path.join(zoo_dir, name, "traversal.gif"))
+        curve = os.path.isfile(os.path.join(zoo_dir, name, "curve.png"))
         lines += [f"### {name}", "",
                   f"![{name}]({name}/traversal.png)" + (
                       f" ([animated]({name}/traversal.gif))" if gif else ""), "",
                   f"Latent traversals of the published preset{at}: one row per latent, "
                   "most informative first, labelled with its KL in nats; rows marked "
                   "\"inactive\" carry no information (KL < 0.01).", ""]
+        if curve:
+            lines += [f"![{name} learning curve]({name}/curve.png)", "",
+                      "Learning curve: the target metric (curve protocol) of every seed, "
+                      "the published one bold, and its reconstruction; the dotted line is "
+                      "the target, the dashed one the plateau.", ""]
     return "\n".join(lines).rstrip() if lines else "_no pictures yet: run python zoo/make_pictures.py_"
 
 

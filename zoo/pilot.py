@@ -6,6 +6,7 @@ those trials as keras-tuner grid searches and writes what they measured:
 
     python zoo/pilot.py beta_tcvae --threads 1     # run (or resume) that objective's pilot
     python zoo/pilot.py --report                   # zoo/pilots/README.md and the plots
+    python zoo/pilot.py --recipe ada_gvae          # the zoo recipe the pilot chose
 
 Each objective's pilot has three stages, run in order; each stage is one grid search
 per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
@@ -168,6 +169,44 @@ def run(objective, threads, stages=None):
               f"{result.best_hyperparameters}", flush=True)
 
 
+# ------------------------------------------------------------------------- choice
+ZOO_STEPS = 300_000  # the cap of a zoo run; it ends earlier at its plateau
+ZOO_CHECKPOINT_EVERY = 2_000
+
+
+def finished(objective):
+    """Whether every search of `objective`'s pilot has all its trials."""
+    for search in plan(objective):
+        expected = len(search["beta"] or [None]) * len(search["learning_rate"])
+        if len(completed_trials(project_dir(objective, search["stage"], search["arm"]))) < expected:
+            return False
+    return stage_one_ranking(objective) is not None
+
+
+def chosen_recipe(objective):
+    """The zoo recipe of the pilot's best trial (by the tuner's score, the entry's target
+    metric), at the zoo's length; None until every stage has finished."""
+    if not finished(objective):
+        return None
+    from kerasdis import models
+
+    best = None
+    for search in plan(objective):
+        for row in completed_trials(project_dir(objective, search["stage"], search["arm"])):
+            if best is None or row["score"] > best[0]["score"]:
+                best = (row, search)
+    row, search = best
+    weight = models.get(objective).searched_weight
+    model_args = {**MODEL_ARGS.get(objective, {}), **search["model_args"], "latent_dim": 10,
+                  "architecture": search["architecture"]}
+    if weight and row.get("beta") is not None:
+        model_args[weight] = float(row["beta"])
+    return {"model": objective, "model_args": model_args, "dataset": "dsprites",
+            "steps": ZOO_STEPS, "batch_size": search["batch_size"],
+            "learning_rate": float(row["learning_rate"]), "seed": 0,
+            "checkpoint_every": ZOO_CHECKPOINT_EVERY, "beta_annealing_steps": 0}
+
+
 # ------------------------------------------------------------------------- report
 def trial_rows():
     """Every trial of every pilot, with its per-evaluation curve."""
@@ -303,17 +342,26 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (0: TensorFlow's default); two pilots with "
                              "one thread each use two cores about as well as one with two")
+    parser.add_argument("--recipe", metavar="OBJECTIVE", choices=sorted(WEIGHTS),
+                        help="print the zoo recipe of OBJECTIVE's best trial (JSON)")
     parser.add_argument("--report", action="store_true",
                         help="write zoo/pilots/README.md and one plot per objective")
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error(f"--threads must be >= 0, got {args.threads}")
-    if not args.objective and not args.report:
-        parser.error("give an OBJECTIVE to run, or --report")
+    if not args.objective and not args.report and not args.recipe:
+        parser.error("give an OBJECTIVE to run, --recipe OBJECTIVE or --report")
     if args.objective:
         run(args.objective, args.threads, args.stage)
     if args.report:
         print(write_report(trial_rows()))
+    if args.recipe:
+        recipe = chosen_recipe(args.recipe)
+        if recipe is None:
+            print(f"{args.recipe}'s pilot has not finished; no recipe chosen yet.",
+                  file=sys.stderr)
+            return 1
+        print(json.dumps(recipe, indent=2))
     return 0
 
 

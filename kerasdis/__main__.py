@@ -1,0 +1,7 @@
+"""`python -m kerasdis ...`: the `kerasdis` command."""
+
+import sys
+
+from kerasdis.cli import main
+
+sys.exit(main())

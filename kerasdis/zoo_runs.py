@@ -1,0 +1,242 @@
+"""Training a zoo entry: to the plateau of its target metric, with a learning curve.
+
+A zoo run is a `kerasdis.training.train` run of the entry's recipe (any seed) that
+also evaluates the entry's target metric (`target_metric`: the BetaVAE score for
+β-VAE, the FactorVAE score for FactorVAE, MIG for the others) and discrete MIG
+every `CURVE_IMAGES` training images on the cheap protocols `CURVE_OPTIONS`, writes
+them with the training terms to `curve.csv` in the run directory
+(`kd.callbacks.LearningCurve`), and stops at the plateau of the target metric:
+
+    the best score improved by less than `PLATEAU_MIN_DELTA` (0.01) over the last
+    `CURVE_IMAGES` images (10,000 steps at batch 64), i.e. between two evaluations,
+
+or at the recipe's `steps` (the zoo's recipes say 300,000), whichever comes first.
+A run that has reached its plateau is finished: training it again does nothing.
+
+```python
+summary = kd.zoo_runs.train_entry(recipe, "zoo/ada_gvae_dsprites/seed_1")
+summary["plateau"]     # {"step": 60000, "metric": "mig", ...} or None
+```
+"""
+
+import json
+import os
+
+from kerasdis.recipe import complete_recipe
+
+CURVE_FILE = "curve.csv"
+# The entry's target metric, by model name; every other model: MIG.
+TARGET_METRICS = {"beta_vae": "beta_vae", "factor_vae": "factor_vae"}
+DEFAULT_TARGET_METRIC = "mig"
+# Cheap protocols of the curve's evaluations (the published scores use the defaults).
+CURVE_OPTIONS = {
+    "beta_vae": {"num_train": 1_000, "num_eval": 500},
+    "factor_vae": {"num_train": 1_000, "num_eval": 500, "num_variance_estimate": 5_000},
+    "mig": {"subsample": 20_000},
+    "discrete_mig": {"num_train": 10_000},
+}
+CURVE_IMAGES = 640_000  # training images between two evaluations
+PLATEAU_MIN_DELTA = 0.01
+CURVE_SEED = 0  # seed of the curve's metric protocols
+
+
+def target_metric(recipe):
+    """The metric whose plateau ends a zoo run of `recipe`."""
+    return TARGET_METRICS.get(recipe["model"], DEFAULT_TARGET_METRIC)
+
+
+def evaluation_epochs(recipe):
+    """Checkpoint epochs between two evaluations, and the steps they span."""
+    from kerasdis.training import epoch_steps
+
+    epoch = epoch_steps(recipe)
+    epochs = max(1, round(CURVE_IMAGES / (recipe["batch_size"] * epoch)))
+    return epochs, epochs * epoch
+
+
+def plateau_rule(recipe):
+    """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata)."""
+    _, window = evaluation_epochs(recipe)
+    metric = target_metric(recipe)
+    return {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
+            "protocol": CURVE_OPTIONS.get(metric, {}),
+            "rule": f"best {metric} (curve protocol) improved by less than "
+                    f"{PLATEAU_MIN_DELTA:g} over {window:,} steps"}
+
+
+def read_curve(out_dir):
+    """The rows of `out_dir/curve.csv` (dicts of floats); [] if there is none."""
+    from kerasdis.callbacks import LearningCurve
+
+    return LearningCurve.read(os.path.join(out_dir, CURVE_FILE))
+
+
+def plateau(recipe, rows):
+    """The plateau step of a curve under `recipe`'s rule, or None."""
+    from kerasdis.callbacks import plateau_step
+
+    rule = plateau_rule(recipe)
+    column = f"val_{rule['metric']}"
+    return plateau_step([r["step"] for r in rows], [r.get(column) for r in rows],
+                        rule["window_steps"], rule["min_delta"])
+
+
+def _state(out_dir):
+    from kerasdis.training import STATE
+
+    path = os.path.join(out_dir, STATE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
+                stop_at_plateau=True, data_dir=None, data_options=None):
+    """Trains (or resumes) a zoo run of `recipe` in `out_dir` until its plateau.
+
+    Args:
+        recipe: a training recipe (see `kerasdis.training`); its `steps` is the cap.
+        out_dir: str. The run directory; `curve.csv` is written there too.
+        resume: bool. Continue the run in `out_dir` (default). A run whose curve
+            already shows the plateau is not trained further.
+        overwrite: bool. Start over in a non-empty `out_dir`.
+        verbose: Keras fit verbosity.
+        stop_at_plateau: bool. False trains to `steps`, recording the plateau only.
+        data_dir, data_options: where the dataset is, see `kd.training.train`.
+
+    Returns:
+        dict: `steps`, `wall_time_seconds`, `cpu_seconds`, `plateau` (the rule and
+        its step, or None), `curve` (the rows) and `trained` (False when the run
+        had already finished).
+    """
+    from kerasdis import data as kd_data
+    from kerasdis import training
+    from kerasdis.callbacks import DisentanglementMetrics, LearningCurve
+
+    recipe = complete_recipe(recipe)
+    rule = plateau_rule(recipe)
+    state = _state(out_dir) if resume and not overwrite else {}
+    done = state.get("step", 0)
+    rows = [r for r in read_curve(out_dir) if r["step"] <= done] if state else []
+    finished = (plateau(recipe, rows) is not None and stop_at_plateau) or done >= recipe["steps"]
+    trained = not finished
+    if trained:
+        epochs, _ = evaluation_epochs(recipe)
+        metrics = tuple(dict.fromkeys((rule["metric"], "discrete_mig")))
+        dataset = kd_data.load(recipe["dataset"], **training.check_data_options(
+            data_dir, data_options))
+        callbacks = [
+            DisentanglementMetrics(dataset, metrics=metrics, every_n_epochs=epochs,
+                                   seed=CURVE_SEED, options=CURVE_OPTIONS),
+            LearningCurve(os.path.join(out_dir, CURVE_FILE), monitor=f"val_{rule['metric']}",
+                          window=rule["window_steps"], min_delta=rule["min_delta"],
+                          stop_at_plateau=stop_at_plateau,
+                          initial_seconds=state.get("wall_time_seconds", 0.0),
+                          initial_cpu_seconds=state.get("cpu_seconds", 0.0)),
+        ]
+        training.train(recipe, out_dir, resume=resume, overwrite=overwrite, verbose=verbose,
+                       callbacks=callbacks, data_dir=data_dir, data_options=data_options)
+        state = _state(out_dir)
+        rows = read_curve(out_dir)
+    step = plateau(recipe, rows)
+    return {"steps": state.get("step"), "wall_time_seconds": state.get("wall_time_seconds"),
+            "cpu_seconds": state.get("cpu_seconds"),
+            "plateau": None if step is None else {**rule, "step": step},
+            "curve": rows, "trained": trained}
+
+
+SELECTIONS = ("target", "udr")
+
+
+def _run_recipe(out_dir):
+    path = os.path.join(out_dir, "recipe.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"`run_dirs`: {out_dir!r} is not a training run (no recipe.json).")
+    with open(path) as f:
+        return complete_recipe(json.load(f))
+
+
+def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, seed=0,
+                  overwrite=True, verbose=1, options=None):
+    """Evaluates every seed's run of an entry, publishes one, records all of them.
+
+    Every run of `run_dirs` (the same recipe but for its seed) is scored with the
+    default protocols of `metrics` (seed `seed`); the published one is the best by
+    the entry's target metric (`select="target"`) or, without looking at the labels,
+    by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least two runs).
+    The preset's metadata gets `seeds` (per run: seed, steps, wall and CPU time,
+    plateau, primary scores, UDR when computed), `selection`, the published run's
+    `plateau` and its learning `curve`. `options` overrides protocols as in
+    `kd.metrics.evaluate` (the zoo publishes with the defaults).
+
+    Returns:
+        `(preset path, metadata extras)`.
+    """
+    from kerasdis import data as kd_data
+    from kerasdis import metrics as kd_metrics
+    from kerasdis import zoo
+    from kerasdis.callbacks import primary_scores
+    from kerasdis.workflows import DEFAULT_EVAL_METRICS, load_any_model
+
+    if select not in SELECTIONS:
+        raise ValueError(f"`select` must be one of {SELECTIONS}, got {select!r}.")
+    run_dirs = [os.fspath(d) for d in run_dirs]
+    if not run_dirs or (select == "udr" and len(run_dirs) < 2):
+        raise ValueError(f"`run_dirs` must name at least {2 if select == 'udr' else 1} runs "
+                         f"(select={select!r}), got {run_dirs!r}.")
+    recipes = [_run_recipe(d) for d in run_dirs]
+    first = {**recipes[0], "seed": None}
+    for out_dir, recipe in zip(run_dirs, recipes):
+        if {**recipe, "seed": None} != first:
+            raise ValueError(f"`run_dirs`: {out_dir!r} has another recipe than "
+                             f"{run_dirs[0]!r} (only the seed may differ).")
+    seeds = [r["seed"] for r in recipes]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"`run_dirs` must have different seeds, got {seeds}.")
+    metric = target_metric(recipes[0])
+    names = tuple(metrics or DEFAULT_EVAL_METRICS)
+    if metric not in names:
+        raise ValueError(f"`metrics` must include the target metric {metric!r}, got {names}.")
+    dataset = kd_data.load(recipes[0]["dataset"])
+    models, results, records = [], [], []
+    for out_dir, recipe in zip(run_dirs, recipes):
+        model = load_any_model(out_dir)
+        scores = kd_metrics.evaluate(model, dataset, metrics=names, seed=seed, verbose=verbose,
+                                     options=options)
+        state = _state(out_dir)
+        rows = read_curve(out_dir)
+        step = plateau(recipe, rows)
+        models.append(model)
+        results.append(scores)
+        records.append({"seed": recipe["seed"], "run": out_dir, "steps": state.get("step"),
+                        "wall_time_seconds": state.get("wall_time_seconds"),
+                        "cpu_seconds": state.get("cpu_seconds"), "plateau_step": step,
+                        "scores": primary_scores(scores)})
+    if select == "udr":
+        ranking = kd_metrics.udr(models, dataset, seed=seed)
+        for record, value in zip(records, ranking["scores"]):
+            record["udr"] = value
+        chosen = max(range(len(records)), key=lambda i: records[i]["udr"])
+    else:
+        chosen = max(range(len(records)), key=lambda i: records[i]["scores"][metric])
+    recipe, out_dir = recipes[chosen], run_dirs[chosen]
+    step = records[chosen]["plateau_step"]
+    extra = {
+        "seeds": records,
+        "selection": {"by": "udr" if select == "udr" else metric, "seed": recipe["seed"],
+                      "rule": ("highest UDR among the seeds (labels not used)" if select == "udr"
+                               else f"highest {metric} (default protocol) among the seeds")},
+        "plateau": {**plateau_rule(recipe), "step": step} if step is not None else None,
+        "curve": read_curve(out_dir),
+    }
+    training = {"steps": records[chosen]["steps"],
+                "wall_time_seconds": records[chosen]["wall_time_seconds"],
+                "cpu_seconds": records[chosen]["cpu_seconds"]}
+    from kerasdis.training import hardware
+
+    training["hardware"] = hardware()
+    path = zoo.publish(models[chosen], name, metrics=results[chosen], recipe=recipe,
+                       training=training, zoo_dir=zoo_dir, overwrite=overwrite, seed=seed,
+                       extra=extra)
+    return path, extra

@@ -1,0 +1,226 @@
+"""Zoo runs: the plateau rule, the learning curve and training to the plateau."""
+
+import json
+import os
+
+import pytest
+
+from kerasdis import callbacks, cli, zoo_runs
+
+TINY = {"model": "beta_vae", "model_args": {"beta": 4.0, "latent_dim": 3}, "dataset": "dsprites",
+        "steps": 16, "batch_size": 8, "learning_rate": 1e-3, "seed": 2, "checkpoint_every": 2}
+
+
+# --- plateau_step ---------------------------------------------------------------------------
+
+def test_plateau_is_the_first_evaluation_whose_best_barely_moved_over_the_window():
+    steps = [10, 20, 30, 40, 50]
+    assert callbacks.plateau_step(steps, [0.1, 0.2, 0.3, 0.305, 0.5], window=10) == 40
+    # improving by >= min_delta at every evaluation: no plateau
+    assert callbacks.plateau_step(steps, [0.1, 0.2, 0.3, 0.4, 0.5], window=10) is None
+    # the window reaches two evaluations back: 0.30 -> 0.305 -> 0.309 is one window of 20
+    assert callbacks.plateau_step(steps, [0.1, 0.2, 0.3, 0.305, 0.309], window=20) == 50
+
+
+def test_plateau_uses_the_running_best_so_a_noisy_score_cannot_keep_a_run_going():
+    # consecutive scores never within 0.01 of each other, but no new best after step 20
+    assert callbacks.plateau_step([10, 20, 30, 40], [0.1, 0.5, 0.2, 0.3], window=10) == 30
+    # a drop is no improvement either
+    assert callbacks.plateau_step([10, 20, 30, 40], [0.1, 0.3, 0.1, 0.5], window=10) == 30
+    # a new best by >= 0.01 at every evaluation despite a dip in between windows
+    assert callbacks.plateau_step([10, 20, 30, 40], [0.1, 0.3, 0.2, 0.5], window=20) is None
+
+
+def test_plateau_skips_missing_scores_and_needs_an_evaluation_a_window_back():
+    assert callbacks.plateau_step([10, 20, 30], [0.2, None, 0.2], window=10) == 30
+    assert callbacks.plateau_step([10, 20, 30], [0.2, float("nan"), 0.2], window=15) == 30
+    assert callbacks.plateau_step([10], [0.2], window=10) is None
+    assert callbacks.plateau_step([], [], window=10) is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"window": 0}, "`window`"), ({"window": 2.5}, "`window`"), ({"window": True}, "`window`"),
+    ({"window": 10, "min_delta": -0.1}, "`min_delta`"),
+    ({"window": 10, "min_delta": float("nan")}, "`min_delta`"),
+])
+def test_plateau_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        callbacks.plateau_step([10], [0.1], **kwargs)
+
+
+def test_learning_curve_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="`monitor`"):
+        callbacks.LearningCurve(tmp_path / "c.csv", monitor="")
+    with pytest.raises(ValueError, match="`window`"):
+        callbacks.LearningCurve(tmp_path / "c.csv", window=0)
+
+
+# --- training to the plateau ----------------------------------------------------------------
+
+@pytest.fixture
+def small_curve(monkeypatch):
+    """Evaluations every 4 steps (2 checkpoints) on small protocols."""
+    monkeypatch.setattr(zoo_runs, "CURVE_IMAGES", 4 * TINY["batch_size"])
+    monkeypatch.setattr(zoo_runs, "CURVE_OPTIONS", {"beta_vae": {"num_train": 40, "num_eval": 20},
+                                                    "discrete_mig": {"num_train": 500}})
+
+
+def test_plateau_rule_of_a_zoo_recipe():
+    full = {**TINY, "steps": 300_000, "batch_size": 64, "checkpoint_every": 2_000}
+    rule = zoo_runs.plateau_rule(full)
+    assert rule["metric"] == "beta_vae" and rule["window_steps"] == 10_000
+    assert zoo_runs.plateau_rule({**full, "batch_size": 256})["window_steps"] == 2_000 * 1
+    assert zoo_runs.plateau_rule({**full, "model": "beta_tcvae"})["metric"] == "mig"
+
+
+def test_train_entry_writes_the_curve_and_runs_to_the_cap_without_plateau(tmp_path, small_curve,
+                                                                          monkeypatch):
+    monkeypatch.setattr(callbacks, "plateau_step", lambda *a, **k: None)  # never a plateau
+    out = str(tmp_path / "run")
+    summary = zoo_runs.train_entry(TINY, out, verbose=0)
+    assert summary["trained"] and summary["steps"] == 16 and summary["plateau"] is None
+    rows = zoo_runs.read_curve(out)
+    assert [r["step"] for r in rows] == [4, 8, 12, 16]
+    for row in rows:
+        assert 0 <= row["val_beta_vae"] <= 1 and 0 <= row["val_discrete_mig"] <= 1
+        assert row["reconstruction"] > 0 and row["wall_time_seconds"] > 0
+        assert row["cpu_seconds"] > 0
+    assert rows[-1]["wall_time_seconds"] >= rows[0]["wall_time_seconds"]
+    state = json.load(open(os.path.join(out, "state.json")))
+    assert state["cpu_seconds"] > 0
+
+
+def test_train_entry_stops_at_the_plateau_and_a_finished_run_stays_finished(tmp_path, small_curve,
+                                                                           monkeypatch):
+    monkeypatch.setattr(zoo_runs, "PLATEAU_MIN_DELTA", 2.0)  # no score can improve by 2
+    out = str(tmp_path / "run")
+    summary = zoo_runs.train_entry(TINY, out, verbose=0)
+    # the first evaluation a window after another one is the plateau: step 8 of 16
+    assert summary["plateau"]["step"] == 8 and summary["steps"] == 8
+    assert summary["plateau"]["metric"] == "beta_vae" and "rule" in summary["plateau"]
+    assert [r["step"] for r in zoo_runs.read_curve(out)] == [4, 8]
+    again = zoo_runs.train_entry(TINY, out, verbose=0)
+    assert not again["trained"] and again["steps"] == 8 and again["plateau"]["step"] == 8
+    # without the plateau rule it goes on to the cap, continuing the same curve
+    more = zoo_runs.train_entry(TINY, out, verbose=0, stop_at_plateau=False)
+    assert more["trained"] and more["steps"] == 16
+    assert [r["step"] for r in zoo_runs.read_curve(out)] == [4, 8, 12, 16]
+
+
+def test_a_resumed_run_drops_curve_rows_after_its_checkpoint(tmp_path, small_curve, monkeypatch):
+    monkeypatch.setattr(zoo_runs, "PLATEAU_MIN_DELTA", 2.0)
+    out = tmp_path / "run"
+    zoo_runs.train_entry(TINY, str(out), verbose=0)  # stops at its plateau, step 8
+    curve = out / zoo_runs.CURVE_FILE
+    lines = curve.read_text().splitlines()
+    header = lines[0].split(",")
+    lost = dict(zip(header, lines[-1].split(",")), step="12", wall_time_seconds="1e9")
+    # a row of a later session whose checkpoint was lost: the run resumes from step 8
+    curve.write_text("\n".join(lines + [",".join(lost[k] for k in header)]) + "\n")
+    zoo_runs.train_entry(TINY, str(out), verbose=0, stop_at_plateau=False)
+    rows = zoo_runs.read_curve(str(out))
+    assert [r["step"] for r in rows] == [4, 8, 12, 16]
+    assert rows[2]["wall_time_seconds"] < 1e9
+
+
+def test_zoo_train_refuses_a_used_directory_before_training(tmp_path):
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "x").write_text("x")
+    assert cli.main(["zoo", "train", "vae_dsprites", "--out", str(out)]) != 0
+
+
+# --- publishing the seeds -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory):
+    root = tmp_path_factory.mktemp("seeds")
+    runs = []
+    for seed in (0, 1):
+        out = str(root / f"seed_{seed}")
+        recipe = {**TINY, "seed": seed, "steps": 4, "model": "beta_tcvae",
+                  "model_args": {"beta": 2.0, "latent_dim": 3}}
+        from kerasdis import training
+
+        training.train(recipe, out, verbose=0, tensorboard=False)
+        runs.append(out)
+    return runs
+
+
+FEW = ("mig", "discrete_mig")
+SMALL = {"mig": {"subsample": 2_000}, "discrete_mig": {"num_train": 1_000}}
+
+
+def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_path):
+    from kerasdis import zoo
+
+    path, extra = zoo_runs.publish_entry("tiny_entry", two_seeds, metrics=FEW, options=SMALL,
+                                         zoo_dir=str(tmp_path), verbose=0)
+    assert [r["seed"] for r in extra["seeds"]] == [0, 1]
+    migs = [r["scores"]["mig"] for r in extra["seeds"]]
+    assert extra["selection"]["seed"] == int(max(range(2), key=migs.__getitem__))
+    info = zoo.info(path)
+    assert info["seeds"] == json.loads(json.dumps(extra["seeds"]))
+    assert info["selection"]["by"] == "mig" and info["seed"] == extra["selection"]["seed"]
+    assert info["metrics"]["mig"]["mig"] == pytest.approx(max(migs))
+    assert info["plateau"] is None and info["complete"]  # at its recipe's steps
+
+
+def test_publish_entry_by_udr_records_every_udr_and_publishes_the_best(two_seeds, tmp_path):
+    _, extra = zoo_runs.publish_entry("tiny_udr", two_seeds, select="udr", metrics=FEW,
+                                      options=SMALL, zoo_dir=str(tmp_path), verbose=0)
+    udr = [r["udr"] for r in extra["seeds"]]
+    assert extra["selection"]["by"] == "udr"
+    assert extra["selection"]["seed"] == max(range(2), key=udr.__getitem__)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"select": "best"}, "`select`"),
+    ({"select": "udr", "runs": 1}, "`run_dirs`"),
+    ({"metrics": ("discrete_mig",)}, "target metric"),
+])
+def test_publish_entry_rejects_bad_input_before_scoring(two_seeds, tmp_path, kwargs, match):
+    runs = two_seeds[:kwargs.pop("runs", 2)]
+    with pytest.raises(ValueError, match=match):
+        zoo_runs.publish_entry("bad", runs, zoo_dir=str(tmp_path), **kwargs)
+    assert not os.path.exists(tmp_path / "bad")
+
+
+def test_publish_entry_refuses_runs_of_different_recipes(two_seeds, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(two_seeds[1], other)
+    recipe = json.loads((other / "recipe.json").read_text())
+    recipe["learning_rate"] = 0.5
+    (other / "recipe.json").write_text(json.dumps(recipe))
+    with pytest.raises(ValueError, match="another recipe"):
+        zoo_runs.publish_entry("bad", [two_seeds[0], str(other)], zoo_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="different seeds"):
+        zoo_runs.publish_entry("bad", [two_seeds[0], two_seeds[0]], zoo_dir=str(tmp_path))
+
+
+def test_make_pictures_draws_the_learning_curve_of_every_seed(tmp_path):
+    import importlib.util
+    import sys
+
+    zoo_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "zoo")
+    sys.path.insert(0, zoo_dir)
+    try:
+        spec = importlib.util.spec_from_file_location("make_pictures",
+                                                      os.path.join(zoo_dir, "make_pictures.py"))
+        make_pictures = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(make_pictures)
+        other = tmp_path / "seed_1"
+        other.mkdir()
+        (other / "curve.csv").write_text("step,val_mig\n10000,0.1\n20000,0.2\n")
+        curve = [{"step": 10_000, "val_mig": 0.2, "reconstruction": 50.0},
+                 {"step": 20_000, "val_mig": 0.35, "reconstruction": 40.0}]
+        info = {"seed": 0, "curve": curve, "plateau": {"metric": "mig", "step": 20_000},
+                "seeds": [{"seed": 0, "run": "gone"}, {"seed": 1, "run": str(other)}]}
+        (tmp_path / "ada_gvae_dsprites").mkdir()
+        path = make_pictures.draw_curve("ada_gvae_dsprites", info, zoo_dir=str(tmp_path))
+        assert path and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert make_pictures.draw_curve("x", {"curve": []}, zoo_dir=str(tmp_path)) is None
+    finally:
+        sys.path.remove(zoo_dir)

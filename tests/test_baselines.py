@@ -1,6 +1,7 @@
-"""Baseline representations and the paper benchmarks (higgins_table, mig_vs_beta)."""
+"""Baseline representations and the paper benchmarks (higgins_table, mig_vs_beta, weak_supervision)."""
 
 import importlib.util
+import json
 import pathlib
 import re
 
@@ -171,3 +172,32 @@ def test_mig_vs_beta_keeps_finished_rows_when_a_later_one_fails(tmp_path, monkey
     assert re.search(r"^\| β-VAE \| 1 \| [0-9.]+ \|", text, re.M)
     assert not re.search(r"^\| β-VAE \| 4 \|", text, re.M)
     assert (tmp_path / "mig.png").stat().st_size > 1000
+
+
+def test_weak_supervision_quick_trains_scores_records_and_resumes(tmp_path):
+    bench = _bench("weak_supervision")
+    out = tmp_path / "weak.md"
+    methods = "beta_vae_dsprites,beta_tcvae_dsprites"
+    assert bench.main(["--quick", "--methods", methods, "--output", str(out)]) == 0
+    recorded = json.loads(out.with_suffix(".json").read_text())
+    assert sorted(recorded) == ["beta_tcvae_dsprites/seed_0", "beta_vae_dsprites/seed_0"]
+    for run in recorded.values():
+        assert run["steps"] == 4 and set(run["scores"]) == {"mig", "dci", "beta_vae"}
+        assert run["cpu_seconds"] > 0
+    text = out.read_text()
+    assert "| β-TCVAE | conv, batch 8, lr 0.0005, beta 6 | 0 |" in text
+    assert "| Ada-GVAE (pairs) | — | none yet |" in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    # recorded runs are neither retrained nor rescored; --report only rewrites the table
+    before = out.with_suffix(".json").read_text()
+    assert bench.main(["--quick", "--methods", methods, "--output", str(out)]) == 0
+    assert out.with_suffix(".json").read_text() == before
+    assert bench.main(["--quick", "--report", "--output", str(out)]) == 0
+
+
+@pytest.mark.parametrize("argv", [["--methods", "nope"], ["--seeds", "a"], ["--steps", "0"]])
+def test_weak_supervision_rejects_bad_arguments(argv, tmp_path):
+    bench = _bench("weak_supervision")
+    with pytest.raises(SystemExit):
+        bench.main([*argv, "--output", str(tmp_path / "w.md")])
+    assert not list(tmp_path.iterdir())

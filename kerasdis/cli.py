@@ -70,7 +70,10 @@ def _add_train_arguments(parser):
     parser.add_argument("--steps", type=int, default=DEFAULT_RECIPE["steps"])
     parser.add_argument("--batch-size", type=int, default=DEFAULT_RECIPE["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULT_RECIPE["learning_rate"],
-                        help="Adam learning rate")
+                        help="learning rate of the optimizer")
+    parser.add_argument("--optimizer", choices=("adam", "adagrad"),
+                        default=DEFAULT_RECIPE["optimizer"],
+                        help="adam (default) or adagrad (the β-VAE paper's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--likelihood", default="bernoulli")
     parser.add_argument("--architecture", default="conv")
@@ -114,7 +117,7 @@ def recipe_from_args(args):
         "steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
         "seed": args.seed, "checkpoint_every": args.checkpoint_every,
         "beta_annealing_steps": args.beta_annealing_steps,
-        "mixed_precision": args.mixed_precision,
+        "mixed_precision": args.mixed_precision, "optimizer": args.optimizer,
     }
 
 

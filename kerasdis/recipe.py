@@ -21,7 +21,9 @@ DEFAULT_RECIPE = {
     "checkpoint_every": 1_000,
     "beta_annealing_steps": 0,
     "mixed_precision": False,
+    "optimizer": "adam",
 }
+OPTIMIZERS = ("adam", "adagrad")
 
 
 
@@ -49,6 +51,8 @@ def complete_recipe(recipe):
         raise ValueError(
             f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
         )
+    if full["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {full['optimizer']!r}.")
     if not isinstance(full["mixed_precision"], bool):
         raise ValueError(f"`mixed_precision` must be true or false, got {full['mixed_precision']!r}.")
     return full

@@ -10,6 +10,7 @@ recipe = {
     "steps": 30_000, "batch_size": 64, "learning_rate": 1e-4, "seed": 0,
     "checkpoint_every": 2_000,
     "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
+    "optimizer": "adam",                 # or "adagrad" (the β-VAE paper's)
     "mixed_precision": False,            # True: bfloat16 compute, float32 variables/losses
 }
 ```
@@ -103,8 +104,12 @@ def build_model(recipe, dataset):
 
 
 def compile_model(model, recipe):
-    """Compiles with the recipe's learning rate (`compile_for_recipe` of the class)."""
-    model.compile_for_recipe(recipe["learning_rate"])
+    """Compiles with the recipe's optimizer and learning rate (`compile_for_recipe` of the
+    class; a user's class written before `optimizer` existed is called without it)."""
+    if recipe.get("optimizer", "adam") == "adam":
+        model.compile_for_recipe(recipe["learning_rate"])
+    else:
+        model.compile_for_recipe(recipe["learning_rate"], optimizer=recipe["optimizer"])
 
 
 class _Checkpoint(keras.callbacks.Callback):

@@ -54,10 +54,11 @@ def evaluation_epochs(recipe):
     return epochs, epochs * epoch
 
 
-def plateau_rule(recipe):
-    """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata)."""
+def plateau_rule(recipe, metric=None):
+    """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata);
+    `metric` overrides the entry's target metric."""
     _, window = evaluation_epochs(recipe)
-    metric = target_metric(recipe)
+    metric = metric or target_metric(recipe)
     return {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
             "protocol": CURVE_OPTIONS.get(metric, {}),
             "rule": f"best {metric} (curve protocol) improved by less than "
@@ -71,11 +72,11 @@ def read_curve(out_dir):
     return LearningCurve.read(os.path.join(out_dir, CURVE_FILE))
 
 
-def plateau(recipe, rows):
+def plateau(recipe, rows, metric=None):
     """The plateau step of a curve under `recipe`'s rule, or None."""
     from kerasdis.callbacks import plateau_step
 
-    rule = plateau_rule(recipe)
+    rule = plateau_rule(recipe, metric)
     column = f"val_{rule['metric']}"
     return plateau_step([r["step"] for r in rows], [r.get(column) for r in rows],
                         rule["window_steps"], rule["min_delta"])
@@ -92,7 +93,7 @@ def _state(out_dir):
 
 
 def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
-                stop_at_plateau=True, data_dir=None, data_options=None):
+                stop_at_plateau=True, data_dir=None, data_options=None, metric=None):
     """Trains (or resumes) a zoo run of `recipe` in `out_dir` until its plateau.
 
     Args:
@@ -104,6 +105,8 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
         verbose: Keras fit verbosity.
         stop_at_plateau: bool. False trains to `steps`, recording the plateau only.
         data_dir, data_options: where the dataset is, see `kd.training.train`.
+        metric: str or None. The metric whose plateau ends the run (None: the
+            entry's target metric, `target_metric(recipe)`).
 
     Returns:
         dict: `steps`, `wall_time_seconds`, `cpu_seconds`, `plateau` (the rule and
@@ -115,11 +118,12 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
     from kerasdis.callbacks import DisentanglementMetrics, LearningCurve
 
     recipe = complete_recipe(recipe)
-    rule = plateau_rule(recipe)
+    rule = plateau_rule(recipe, metric)
     state = _state(out_dir) if resume and not overwrite else {}
     done = state.get("step", 0)
     rows = [r for r in read_curve(out_dir) if r["step"] <= done] if state else []
-    finished = (plateau(recipe, rows) is not None and stop_at_plateau) or done >= recipe["steps"]
+    finished = ((plateau(recipe, rows, metric) is not None and stop_at_plateau)
+                or done >= recipe["steps"])
     trained = not finished
     if trained:
         epochs, _ = evaluation_epochs(recipe)
@@ -139,7 +143,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                        callbacks=callbacks, data_dir=data_dir, data_options=data_options)
         state = _state(out_dir)
         rows = read_curve(out_dir)
-    step = plateau(recipe, rows)
+    step = plateau(recipe, rows, metric)
     return {"steps": state.get("step"), "wall_time_seconds": state.get("wall_time_seconds"),
             "cpu_seconds": state.get("cpu_seconds"),
             "plateau": None if step is None else {**rule, "step": step},

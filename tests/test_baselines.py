@@ -94,15 +94,53 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     scores = _table_rows(text)
     assert set(scores) == {"Ground truth", "PCA", "ICA", "VAE untrained"}
     assert scores["Ground truth"] >= 90.0
-    assert ("| representation | kerasdis (%) | seeds | published (%) | recall per fixed factor (%) "
-            "| notes |") in text
+    assert ("| representation | kerasdis, dlib protocol (%) | kerasdis, higgins2017 protocol (%) "
+            "| seeds | published (%) | recall per fixed factor, higgins2017 (%) | notes |") in text
+    # both protocols scored every row: the higgins2017 column of the ground truth too
+    higgins = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"^\| ([^|]+?) \| [0-9.]+ ± [0-9.]+ \| ([0-9.]+) ± [0-9.]+ \|", text, re.M)}
+    assert set(higgins) == set(scores) and higgins["Ground truth"] >= 90.0
     # The recall of each fixed factor, named in the dataset's order.
-    recall = re.search(r"^\| Ground truth \|[^|]+\|[^|]+\|[^|]+\| ([^|]+) \|", text, re.M).group(1)
+    recall = re.search(r"^\| Ground truth \|[^|]+\|[^|]+\|[^|]+\|[^|]+\| ([^|]+) \|",
+                       text, re.M).group(1)
     names = [part.rsplit(" ", 1)[0] for part in recall.split(" · ")]
     assert names == ["shape", "scale", "orientation", "position_x", "position_y"]
     assert "84.9 ± 0.4" in text and "## Protocol" in text
-    assert "| DC-IGN | not run | 0 | 99.3 ± 0.1 |" in text  # rows left out stay visible
+    assert "| DC-IGN | not run | not run | 0 | 99.3 ± 0.1 |" in text  # rows left out stay visible
+    assert "every row within 3 points of the paper under higgins2017" in text
+    assert "(higgins2017): not measured yet" in text
+    assert (tmp_path / "higgins.png").read_bytes()[:4] == b"\x89PNG"
+    recorded = json.loads((tmp_path / "higgins.json").read_text())
+    assert set(recorded["info"]["settings"]["protocols"]) == {"dlib", "higgins2017"}
     assert not list(tmp_path.glob(".higgins_table.*"))
+
+
+def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
+    bench = _bench("higgins_table")
+    out = tmp_path / "higgins.md"
+    runs = tmp_path / "runs"
+    assert bench.main(["--quick", "--rows", "vae_mlp,beta_vae_mlp", "--runs-dir", str(runs),
+                       "--output", str(out)]) == 0
+    text = out.read_text()
+    assert set(_table_rows(text)) == {"VAE (MLP, paper network)",
+                                      "β-VAE (β = 4, MLP, paper network)"}
+    recipe = json.loads((runs / "beta_vae_mlp" / "seed_0" / "recipe.json").read_text())
+    assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
+    assert recipe["model_args"]["architecture"] == "higgins2017" and recipe["model_args"]["beta"] == 4.0
+    assert "paper network, Adagrad 0.01" in text and "4 steps, not finished" in text
+    for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
+        assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
+
+
+def test_higgins_table_mlp_row_without_runs_is_not_trained_yet(tmp_path):
+    bench = _bench("higgins_table")
+    out = tmp_path / "higgins.md"
+    results, info = bench.run(quick=True, rows=["vae_mlp"], runs_dir=str(tmp_path / "none"),
+                              train_runs=False, log=lambda *_: None)
+    assert results[0]["protocols"]["dlib"]["scores"] == []
+    assert "not trained yet" in results[0]["note"]
+    text = bench.to_markdown(results, info)
+    assert "| VAE (MLP, paper network) | not run | not run | 0 |" in text
 
 
 def test_higgins_table_update_recomputes_only_the_given_rows(tmp_path):
@@ -131,7 +169,7 @@ def test_higgins_table_quick_all_rows(tmp_path):
     out = tmp_path / "higgins.md"
     assert bench.main(["--quick", "--output", str(out)]) == 0
     scores = _table_rows(out.read_text())
-    assert len(scores) == 9 and scores["Ground truth"] >= 90.0
+    assert len(scores) == 11 and scores["Ground truth"] >= 90.0
 
 
 def test_mig_vs_beta_quick_one_run(tmp_path):

@@ -142,3 +142,33 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert int(b.optimizer.iterations.numpy()) == 60
     for x, y in zip(_weights(a), _weights(b)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_recipe_optimizer_adagrad_trains_and_resumes_with_its_state(tmp_path):
+    import keras
+
+    from kerasdis import training
+
+    recipe = {"model": "beta_vae", "model_args": {"latent_dim": 3}, "steps": 4, "batch_size": 8,
+              "checkpoint_every": 2, "optimizer": "adagrad", "learning_rate": 1e-2}
+    model, summary = training.train({**recipe, "steps": 4}, str(tmp_path / "run"), verbose=0,
+                                    tensorboard=False)
+    assert isinstance(model.optimizer, keras.optimizers.Adagrad)
+    assert summary["recipe"]["optimizer"] == "adagrad" and summary["steps"] == 4
+    reloaded = keras.saving.load_model(str(tmp_path / "run" / "checkpoint.keras"))
+    assert isinstance(reloaded.optimizer, keras.optimizers.Adagrad)
+    assert float(reloaded.optimizer.learning_rate) == pytest.approx(1e-2)
+
+
+@pytest.mark.bad_input
+def test_recipe_rejects_an_unknown_optimizer_and_infogan_keeps_its_adams(tmp_path):
+    from kerasdis import training
+    from kerasdis.recipe import complete_recipe
+
+    with pytest.raises(ValueError, match="`optimizer`"):
+        complete_recipe({"optimizer": "sgd"})
+    assert complete_recipe({})["optimizer"] == "adam"  # older recipes resume unchanged
+    with pytest.raises(ValueError, match="InfoGAN"):
+        training.train({"model": "infogan", "steps": 2, "batch_size": 8, "checkpoint_every": 2,
+                        "optimizer": "adagrad"}, str(tmp_path / "gan"), verbose=0,
+                       tensorboard=False)

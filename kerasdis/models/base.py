@@ -281,9 +281,13 @@ class ModelTraits:
 
         return training_batches(dataset, batch_size, seed, first_step=first_step)
 
-    def compile_for_recipe(self, learning_rate):
-        """Compiles with the recipe's Adam learning rate (the kerasdis recipes' optimizer)."""
-        self.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    def compile_for_recipe(self, learning_rate, optimizer="adam"):
+        """Compiles with the recipe's optimizer (`"adam"`, the default of the kerasdis
+        recipes, or `"adagrad"`, the β-VAE paper's) at its learning rate."""
+        optimizers = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad}
+        if optimizer not in optimizers:
+            raise ValueError(f"`optimizer` must be one of {sorted(optimizers)}, got {optimizer!r}.")
+        self.compile(optimizer=optimizers[optimizer](learning_rate))
 
 
 @keras.saving.register_keras_serializable(package="kerasdis")

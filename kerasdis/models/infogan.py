@@ -213,7 +213,10 @@ class InfoGAN(ModelTraits, TwoOptimizersMixin, LossTrackersMixin, InputChecksMix
         "its latent code is num_categories + num_continuous, so neither the learning rate nor "
         "latent_dim that a search varies applies; train it with `kerasdis train --model infogan`")
 
-    def compile_for_recipe(self, learning_rate):
+    def compile_for_recipe(self, learning_rate, optimizer="adam"):
+        if optimizer != "adam":
+            raise ValueError(f"InfoGAN trains with the paper's two Adam optimizers; the recipe's "
+                             f"`optimizer` must be 'adam', got {optimizer!r}.")
         self.compile()  # the paper's two Adams; the recipe's learning rate is not used
 
     def __init__(self, num_categories=3, num_continuous=5, noise_dim=10,

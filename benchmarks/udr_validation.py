@@ -14,12 +14,22 @@ within a hyper-parameter setting), so read the correlations as a first look.
 
     python benchmarks/udr_validation.py            # about a minute or two
     python benchmarks/udr_validation.py --quick    # 1,000 images, smoke test
+    python benchmarks/udr_validation.py --population pilots   # the pilot trials
 
 Writes `benchmarks/results/udr_validation.md` and `udr_validation.png` (atomically).
+
+`--population pilots` takes instead every finished trial of the zoo's pilot study
+(`python zoo/pilot.py OBJECTIVE`, `zoo/pilots/runs/`) whose checkpoint is on this
+machine (checkpoints are not committed): each trial's model at its best epoch
+(`kd.tuning.load_trial_model`), scored here on the cheaper protocols `PILOT_PROTOCOLS`
+(same seed for all), and UDR among all of them and within each objective with at
+least three trials -- closer to Duan et al.'s setting of one objective over its
+hyper-parameters. Writes `udr_validation_pilots.md` and `.png`.
 """
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import sys
@@ -32,6 +42,41 @@ if str(ROOT) not in sys.path:
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "udr_validation.md"
 SUPERVISED = (("mig", "mig", "MIG"), ("dci", "disentanglement", "DCI disentanglement"),
               ("beta_vae", "eval_accuracy", "BetaVAE score"))
+
+
+PILOTS = ROOT / "zoo" / "pilots" / "runs"
+PILOT_PROTOCOLS = {"mig": {"subsample": 20_000}, "dci": {"num_train": 5_000, "num_test": 2_500},
+                   "beta_vae": {"num_train": 2_000, "num_eval": 1_000}}
+
+
+def pilot_population(quick=False):
+    """`(name, model, metrics)` of every finished pilot trial with a checkpoint here;
+    metrics of `kd.metrics.evaluate` on `PILOT_PROTOCOLS` (seed 0)."""
+    import kerasdis as kd
+
+    dataset = kd.data.load("dsprites")
+    options = PILOT_PROTOCOLS
+    if quick:
+        options = {"mig": {"subsample": 1_000}, "dci": {"num_train": 200, "num_test": 100},
+                   "beta_vae": {"num_train": 40, "num_eval": 20}}
+    rows = []
+    for objective in sorted(os.listdir(PILOTS)) if PILOTS.is_dir() else []:
+        for search in sorted(os.listdir(PILOTS / objective)):
+            project = PILOTS / objective / search
+            for row in kd.tuning.results_table(str(project)):
+                trial = project / f"trial_{row['trial_id']}"
+                if row["status"] != "COMPLETED" or not (trial / "checkpoint.weights.h5").exists():
+                    continue
+                model = kd.tuning.load_trial_model(str(project), row["trial_id"], dataset)
+                weight = "" if row.get("beta") is None else f" w={row['beta']:g}"
+                name = (f"{objective} {search.split('-', 1)[1]}{weight} "
+                        f"lr={row['learning_rate']:g}")
+                metrics = kd.metrics.evaluate(model, dataset, metrics=list(options), seed=0,
+                                              verbose=0, options=options)
+                rows.append((name, model, metrics))
+                if quick and len(rows) >= 3:
+                    return rows
+    return rows
 
 
 def population(names=None):
@@ -48,11 +93,10 @@ def population(names=None):
     return rows
 
 
-def measure(num_samples, seed=0, names=None):
+def measure(num_samples, seed=0, names=None, rows=None):
     import kerasdis as kd
-    from scipy import stats
 
-    rows = population(names)
+    rows = population(names) if rows is None else rows
     models = [model for _, model, _ in rows]
     dataset = kd.data.load("dsprites")
     results = {c: kd.metrics.udr(models, dataset, num_samples=num_samples, correlation=c,
@@ -66,45 +110,37 @@ def measure(num_samples, seed=0, names=None):
             value = (metrics.get(key) or {}).get(field)
             entry[key] = float(value) if isinstance(value, (int, float)) else None
         table.append(entry)
+    return table, correlations_of(table, list(results))
+
+
+def correlations_of(table, correlation_kinds=("spearman", "lasso")):
+    """`{(udr kind, supervised key): (rho, p, n)}` over the rows with both numbers."""
+    from scipy import stats
+
     correlations = {}
-    for correlation in results:
+    for correlation in correlation_kinds:
         for key, _, _ in SUPERVISED:
             pairs = [(r[f"udr_{correlation}"], r[key]) for r in table if r[key] is not None]
             if len(pairs) >= 3:
                 rho, p = stats.spearmanr(*zip(*pairs))
                 correlations[(correlation, key)] = (float(rho), float(p), len(pairs))
-    return table, correlations
+    return correlations
 
 
-def write(table, correlations, num_samples, output, quick):
-    import matplotlib
+def _fmt(v):
+    return "—" if v is None else f"{v:.3f}"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines = [
-        "# UDR against the supervised scores (zoo presets)",
-        "",
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.platform()}, {os.cpu_count()} CPUs (load average {load})",
-        f"- {num_samples:,} dSprites images encoded by every model (seed 0)"
-        + (" (--quick)" if quick else ""),
-        "- command: `python benchmarks/udr_validation.py`",
-        "",
-        "| preset | informative latents | UDR (Spearman) | UDR (Lasso) | MIG | DCI | BetaVAE |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-
-    def fmt(v):
-        return "—" if v is None else f"{v:.3f}"
-
+def _section(table, correlations, unit):
+    """The table of models and the correlation table, as markdown lines."""
+    lines = [f"| {unit} | informative latents | UDR (Spearman) | UDR (Lasso) | MIG | DCI | "
+             "BetaVAE |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in sorted(table, key=lambda r: -r["udr_spearman"]):
-        lines.append(f"| {r['name']} | {r['informative']} | {fmt(r['udr_spearman'])} | "
-                     f"{fmt(r['udr_lasso'])} | {fmt(r['mig'])} | {fmt(r['dci'])} | "
-                     f"{fmt(r['beta_vae'])} |")
-    lines += ["", "Spearman rank correlation of UDR with each supervised score over the "
-              "presets (ρ, p-value, number of models):", "",
+        lines.append(f"| {r['name']} | {r['informative']} | {_fmt(r['udr_spearman'])} | "
+                     f"{_fmt(r['udr_lasso'])} | {_fmt(r['mig'])} | {_fmt(r['dci'])} | "
+                     f"{_fmt(r['beta_vae'])} |")
+    lines += ["", "Spearman rank correlation of UDR with each supervised score (ρ, p-value, "
+              "number of models):", "",
               "| UDR similarity | " + " | ".join(label for _, _, label in SUPERVISED) + " |",
               "| --- |" + " ---: |" * len(SUPERVISED)]
     for correlation in ("spearman", "lasso"):
@@ -113,13 +149,59 @@ def write(table, correlations, num_samples, output, quick):
             value = correlations.get((correlation, key))
             cells.append("—" if value is None else f"{value[0]:+.2f} (p={value[1]:.2f}, n={value[2]})")
         lines.append(f"| {correlation} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _verdict(correlations):
     rho = [v[0] for (c, _), v in correlations.items() if c == "spearman"]
-    verdict = ("UDR tracks the supervised scores here" if rho and min(rho) > 0.5 else
-               "UDR does not clearly track the supervised scores on this small, mixed "
-               "population")
-    lines += ["", f"{verdict}. The population is the zoo's interim presets, one seed each "
-              "and different objectives, while Duan et al. rank seeds of one setting; "
-              "the pilot trials and the zoo's seeds will extend it."]
+    if rho and min(rho) > 0.5:
+        return "UDR tracks the supervised scores here"
+    return "UDR does not clearly track the supervised scores here"
+
+
+def write(table, correlations, num_samples, output, quick, population="zoo", groups=()):
+    """Writes the markdown and the scatter plot; `groups` are `(name, table,
+    correlations)` of UDR recomputed within subsets (the pilots' objectives)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    pilots = population == "pilots"
+    lines = [
+        "# UDR against the supervised scores (" + ("pilot trials" if pilots else "zoo presets")
+        + ")",
+        "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.platform()}, {os.cpu_count()} CPUs (load average {load})",
+        f"- {num_samples:,} dSprites images encoded by every model (seed 0)"
+        + (" (--quick)" if quick else ""),
+        "- command: `python benchmarks/udr_validation.py"
+        + (" --population pilots`" if pilots else "`"),
+    ]
+    if pilots:
+        lines += ["- models: every finished trial of `zoo/pilot.py` at its best epoch "
+                  "(`kd.tuning.load_trial_model`); supervised scores measured here with "
+                  f"`{json.dumps(PILOT_PROTOCOLS)}` (seed 0)"]
+    else:
+        lines += ["- models: the zoo presets with a Gaussian posterior; supervised scores "
+                  "from their metadata (default protocols)"]
+    lines += ["", "## All models" if pilots else "", *_section(
+        table, correlations, "trial" if pilots else "preset")]
+    lines += ["", f"{_verdict(correlations)} (all models)."]
+    for name, sub_table, sub_correlations in groups:
+        lines += ["", f"## Within {name} (UDR among its trials only)", "",
+                  *_section(sub_table, sub_correlations, "trial"), "",
+                  f"{_verdict(sub_correlations)} ({name})."]
+    if pilots:
+        lines += ["", "The pilot trials are short (1,024,000 images each) and one seed per "
+                  "setting, while Duan et al. rank seeds and settings of fully trained models; "
+                  "the zoo's seeds will extend the population."]
+    else:
+        lines += ["", "The population is the zoo's interim presets, one seed each and different "
+                  "objectives, while Duan et al. rank seeds of one setting; "
+                  "`--population pilots` and the zoo's seeds extend it."]
     text = "\n".join(lines) + "\n"
 
     figure, axes = plt.subplots(1, len(SUPERVISED), figsize=(4 * len(SUPERVISED), 3.6))
@@ -127,11 +209,12 @@ def write(table, correlations, num_samples, output, quick):
         points = [(r["udr_spearman"], r[key], r["name"]) for r in table if r[key] is not None]
         axis.scatter([p[0] for p in points], [p[1] for p in points])
         for x, y, name in points:
-            axis.annotate(name.replace("_dsprites", ""), (x, y), fontsize=7)
+            axis.annotate(name.replace("_dsprites", ""), (x, y), fontsize=6)
         axis.set_xlabel("UDR (Spearman)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
-    figure.suptitle("UDR against supervised scores, zoo presets")
+    figure.suptitle("UDR against supervised scores, "
+                    + ("pilot trials" if pilots else "zoo presets"))
     figure.tight_layout()
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -151,14 +234,31 @@ def main(argv=None):
     parser.add_argument("--num-samples", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="1,000 images, smoke test")
     parser.add_argument("--output", default=None, help="markdown file (default results/)")
+    parser.add_argument("--population", choices=("zoo", "pilots"), default="zoo",
+                        help="the zoo presets (default) or the pilot trials on this machine")
     args = parser.parse_args(argv)
     if args.num_samples < 2:
         parser.error(f"--num-samples must be >= 2, got {args.num_samples}")
     num_samples = 1_000 if args.quick else args.num_samples
+    default = DEFAULT_OUTPUT if args.population == "zoo" else \
+        DEFAULT_OUTPUT.with_name("udr_validation_pilots.md")
     output = Path(args.output) if args.output else (
-        DEFAULT_OUTPUT.parent / "quick" / DEFAULT_OUTPUT.name if args.quick else DEFAULT_OUTPUT)
-    table, correlations = measure(num_samples)
-    print(write(table, correlations, num_samples, output, args.quick))
+        default.parent / "quick" / default.name if args.quick else default)
+    groups = []
+    if args.population == "pilots":
+        rows = pilot_population(args.quick)
+        if len(rows) < 2:
+            parser.error(f"--population pilots: {len(rows)} finished pilot trials with a "
+                         "checkpoint on this machine; UDR needs at least 2 "
+                         "(run python zoo/pilot.py OBJECTIVE)")
+        table, correlations = measure(num_samples, rows=rows)
+        for objective in sorted({name.split()[0] for name, _, _ in rows}):
+            subset = [row for row in rows if row[0].split()[0] == objective]
+            if len(subset) >= 3:
+                groups.append((objective, *measure(num_samples, rows=subset)))
+    else:
+        table, correlations = measure(num_samples)
+    print(write(table, correlations, num_samples, output, args.quick, args.population, groups))
     print(f"wrote {output} and {output.with_suffix('.png')}")
     return 0
 

@@ -239,3 +239,29 @@ def test_weak_supervision_rejects_bad_arguments(argv, tmp_path):
     with pytest.raises(SystemExit):
         bench.main([*argv, "--output", str(tmp_path / "w.md")])
     assert not list(tmp_path.iterdir())
+
+
+def test_udr_validation_on_pilot_trials_reports_all_and_each_objective(tmp_path, monkeypatch):
+    from kerasdis import tuning
+
+    runs = tmp_path / "runs"
+    tuning.search("beta_vae", "dsprites", tuner="grid", objective="val_discrete_mig",
+                  max_trials=None, directory=str(runs / "beta_vae"), project_name="weight-conv-b8",
+                  beta=[1.0, 4.0, 8.0], latent_dim=3, learning_rate=[1e-3], steps_per_epoch=2,
+                  epochs=1, batch_size=8, metrics=("discrete_mig",),
+                  metric_options={"discrete_mig": {"num_train": 300}}, load_best_model=False)
+    bench = _bench("udr_validation")
+    monkeypatch.setattr(bench, "PILOTS", runs)
+    out = tmp_path / "udr.md"
+    assert bench.main(["--quick", "--population", "pilots", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# UDR against the supervised scores (pilot trials)")
+    assert "## All models" in text and "## Within beta_vae" in text
+    assert "| beta_vae conv-b8 w=4 lr=0.001 |" in text
+    assert "--population pilots" in text and (tmp_path / "udr.png").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(bench, "PILOTS", empty)
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--population", "pilots", "--output", str(tmp_path / "x.md")])
+    assert not (tmp_path / "x.md").exists()

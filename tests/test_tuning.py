@@ -461,3 +461,54 @@ def test_grid_search_runs_every_combination_once(small, tmp_path):
                           directory=str(tmp_path), project_name="g", beta=[1.0, 4.0],
                           learning_rate=[1e-3, 5e-4], load_best_model=False, **kwargs)
     assert len(again.table) == 4  # resumed: nothing repeated
+
+
+def test_load_trial_model_rebuilds_every_trial_at_its_best_epoch(random_search, small):
+    import numpy as np
+
+    for row in random_search.table:
+        model = tuning.load_trial_model(random_search.project_dir, row["trial_id"], dataset=small)
+        assert model.latent_dim == row["latent_dim"]
+        assert float(model.beta.numpy()) == pytest.approx(row["beta_logged"], rel=1e-5)
+        again = kd.metrics.evaluate(model, small, metrics=["discrete_mig"], verbose=0,
+                                    options=TINY["metric_options"])
+        assert again["discrete_mig"]["discrete_mig"] == pytest.approx(row["val_discrete_mig"],
+                                                                      abs=1e-6)
+    best = tuning.load_trial_model(random_search.project_dir, random_search.best_trial_id,
+                                   dataset=small)
+    x = small.images(small.sample_factors(4, seed=0))
+    np.testing.assert_allclose(best.encode(x)[0], random_search.best_model.encode(x)[0], atol=1e-6)
+
+
+@pytest.mark.bad_input
+def test_load_trial_model_names_what_is_missing(random_search, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no trial '9999'"):
+        tuning.load_trial_model(random_search.project_dir, "9999")
+    with pytest.raises(FileNotFoundError, match="search.json"):
+        tuning.load_trial_model(str(tmp_path), "0000")
+
+
+@pytest.mark.fault
+def test_grid_search_resumed_in_a_new_process_walks_the_rest_of_the_grid(small, tmp_path):
+    """The grid's walk (keras-tuner keeps it in memory) is rebuilt on reload: a search
+    stopped after its first trial continues with the others, and a first trial that was
+    interrupted is run again and followed by the others (it used to raise KeyError)."""
+    kwargs = dict(TINY, latent_dim=3, beta=[1.0, 4.0, 8.0], learning_rate=[1e-3],
+                  load_best_model=False)
+    for project, interrupt in (("stopped", False), ("killed", True)):
+        first = tuning.search("beta_vae", small, tuner="grid", max_trials=1,
+                              directory=str(tmp_path), project_name=project, **kwargs)
+        assert len(first.table) == 1
+        (first_id,) = [r["trial_id"] for r in first.table]
+        trial_path = tmp_path / project / f"trial_{first_id}" / "trial.json"
+        if interrupt:  # as a kill during the trial leaves it
+            trial = json.loads(trial_path.read_text())
+            trial.update(status="RUNNING", score=None)
+            trial_path.write_text(json.dumps(trial))
+        again = tuning.search("beta_vae", small, tuner="grid", max_trials=None,
+                              directory=str(tmp_path), project_name=project, **kwargs)
+        assert sorted(r["beta"] for r in again.table) == [1.0, 4.0, 8.0], project
+        assert all(r["status"] == "COMPLETED" for r in again.table)
+        starts = [e["trial_id"] for e in runs(str(tmp_path / project)) if e["event"] == "start"]
+        assert starts[:1 + interrupt] == [first_id] * (1 + interrupt), project
+        assert len(starts) == 3 + interrupt and len(set(starts)) == 3, project

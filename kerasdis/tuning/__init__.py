@@ -59,6 +59,8 @@ Search directory (`directory/project_name`): keras-tuner's own files (`oracle.js
 search is resumed), `trial_<id>/kerasdis_trial.json` (wall time, worker, per-epoch
 logs), `runs.jsonl` (one line per trial start/end/error, whichever process ran it),
 and, at the end, `results.csv`, `results.json` and `tradeoff.png`.
+`load_trial_model(project_dir, trial_id)` rebuilds any trial's model with the weights
+of its best epoch.
 
 Resuming: run the same `search(...)` again with `overwrite=False` (the default): the
 completed trials are kept and an interrupted trial is run again. The oracle's files
@@ -81,12 +83,13 @@ from kerasdis.tuning.hypermodel import (DEFAULT_LATENT_DIM, DEFAULT_LEARNING_RAT
                                         describe_dataset, objective_metric)
 from kerasdis.tuning.oracles import RUNS_FILE, TRIAL_FILE
 from kerasdis.tuning.results import SearchResult, plot_tradeoff, results_table, write_results
-from kerasdis.tuning.searching import ROLES, SEARCH_FILE, TUNERS, make_tuner, search
+from kerasdis.tuning.searching import (ROLES, SEARCH_FILE, TUNERS, load_trial_model,
+                                       make_tuner, search)
 
 __all__ = [
     "DEFAULT_LATENT_DIM", "DEFAULT_LEARNING_RATE", "OBJECTIVES", "ROLES", "RUNS_FILE",
     "SEARCH_FILE", "TRIAL_FILE", "TUNERS", "UDR_OPTIONS", "DisentanglementHyperModel",
     "SearchResult", "SeedTwins", "TradeoffScore", "check_metrics", "check_udr_options",
-    "describe_dataset", "make_tuner", "objective_metric", "plot_tradeoff", "results_table",
+    "describe_dataset", "load_trial_model", "make_tuner", "objective_metric", "plot_tradeoff", "results_table",
     "search", "write_results",
 ]

@@ -119,7 +119,33 @@ class _HyperbandOracle(_ResumableOracle, keras_tuner.oracles.HyperbandOracle):
 
 
 class _GridOracle(_ResumableOracle, keras_tuner.oracles.GridSearchOracle):
-    pass
+    """Grid oracle whose walk through the grid survives a restart.
+
+    keras-tuner keeps the grid's order of trials (`_ordered_ids`) and the trials whose
+    successor is still to be created (`_populate_next`) only in memory, so a search
+    resumed in a new process after its first trial was created failed with a
+    `KeyError` when creating the next one. Both are rebuilt here from the trials.
+    """
+
+    def reload(self):
+        super().reload()
+        import functools
+
+        from keras_tuner.src.tuners.gridsearch import LinkedList
+
+        def compare(a, b):
+            return self._compare(self.trials[a].hyperparameters.values,
+                                 self.trials[b].hyperparameters.values)
+
+        ordered = sorted(self.trials, key=functools.cmp_to_key(compare))
+        self._ordered_ids = LinkedList()
+        previous = None
+        for trial_id in ordered:
+            self._ordered_ids.insert(trial_id, previous)
+            previous = trial_id
+        # Successors of finished trials are created unless tried (populate_space skips
+        # a combination that is already the next one in `_ordered_ids`).
+        self._populate_next = [t for t in ordered if t in self.end_order]
 
 
 ORACLES = {"random": _RandomOracle, "bayesian": _BayesianOracle,
@@ -254,6 +280,7 @@ PRIVATE_API = {
     "keras_tuner.src.distribute.oracle_chief.exit_chief": ("oracle",),
     "keras_tuner.src.distribute.oracle_chief.OracleServicer": ("oracle",),
     "keras_tuner.src.protos.get_service_grpc": (),
+    "keras_tuner.src.tuners.gridsearch.LinkedList": (),
 }
 
 
@@ -315,6 +342,20 @@ def private_api_problems():
             problem(f"Oracle.{name}", f"is not a {kind.__name__}")
     if hasattr(oracle, "_run_times") and oracle._run_times["never-run"] != 0:
         problem("Oracle._run_times", "does not count from 0 for an unknown trial")
+    grid = keras_tuner.oracles.GridSearchOracle(
+        objective=keras_tuner.Objective("score", "max"), max_trials=1)
+    if not isinstance(getattr(grid, "_populate_next", None), list):
+        problem("GridSearchOracle._populate_next", "is not a list")
+    if not callable(getattr(grid, "_compare", None)):
+        problem("GridSearchOracle._compare", "is missing")
+    ordered = getattr(grid, "_ordered_ids", None)
+    if not (callable(getattr(ordered, "insert", None)) and callable(getattr(ordered, "next", None))):
+        problem("GridSearchOracle._ordered_ids", "has no insert/next (the grid's linked list)")
+    else:
+        ordered.insert("a")
+        ordered.insert("b", "a")
+        if ordered.next("a") != "b" or ordered.next("b") is not None:
+            problem("GridSearchOracle._ordered_ids", "no longer links insert(data, data_pre)")
     if not problems:  # the chief's server pieces
         from keras_tuner.src import protos
         from keras_tuner.src.distribute import oracle_chief

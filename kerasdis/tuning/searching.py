@@ -251,3 +251,46 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
         if plot:
             paths["tradeoff.png"] = plot
         return SearchResult(best_model, table, best_hps, best_id, project_dir, paths, kt)
+
+
+def load_trial_model(project_dir, trial_id, dataset=None):
+    """The model of one trial of a search, with the weights of its checkpoint.
+
+    Rebuilt from the search's `search.json` and the trial's hyper-parameters
+    (`trial_<id>/trial.json`), then `checkpoint.weights.h5` is loaded: keras-tuner
+    keeps the weights of the trial's best epoch (its `best_step`, whose logs
+    `results_table` reports). Needs the checkpoint, which a search that was copied
+    without its checkpoints does not have.
+
+    Args:
+        project_dir: str. The search directory (`directory/project_name`).
+        trial_id: str, e.g. `"0003"`.
+        dataset: the searched dataset, or None to load it by the recorded name.
+    """
+    from keras_tuner.engine.trial import Trial
+
+    settings_path = os.path.join(project_dir, SEARCH_FILE)
+    trial_dir = os.path.join(project_dir, f"trial_{trial_id}")
+    checkpoint = os.path.join(trial_dir, "checkpoint.weights.h5")
+    for path, what in ((settings_path, "a kerasdis search (no search.json)"),
+                       (os.path.join(trial_dir, "trial.json"), f"trial {trial_id!r}"),
+                       (checkpoint, f"the checkpoint of trial {trial_id!r}")):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"`project_dir` {project_dir!r} has no {what}: {path} is missing.")
+    with open(settings_path) as f:
+        settings = json.load(f)["hypermodel"]
+    values = Trial.load(os.path.join(trial_dir, "trial.json")).hyperparameters.values
+    hypermodel = DisentanglementHyperModel(
+        model=settings["model"], dataset=dataset or settings["dataset"]["name"],
+        beta=values.get("beta"), latent_dim=values["latent_dim"],
+        learning_rate=values["learning_rate"], steps_per_epoch=settings["steps_per_epoch"],
+        epochs=settings["epochs"], batch_size=settings["batch_size"],
+        metrics=settings["metrics"], metric_options=settings["metric_options"],
+        seed=settings["seed"], architecture=settings["architecture"],
+        likelihood=settings["likelihood"], model_args=settings["model_args"],
+        seeds_per_trial=settings.get("seeds_per_trial", 1),
+        udr_options=settings.get("udr_options"))
+    model = hypermodel.build_model(values.get("beta"), values["latent_dim"],
+                                   values["learning_rate"], settings["seed"])
+    model.load_weights(checkpoint)
+    return model

@@ -24,13 +24,16 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import threading
 import time
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import kerasdis` does (kerasdis/backend.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks._output import write_atomic  # noqa: E402
 DEFAULT_OUTPUT = os.path.join("benchmarks", "results", "metrics_speed.md")
 
 try:
@@ -246,23 +249,6 @@ def to_markdown(rows, info):
             f"{'' if target is None else f'{target:.0f}'} | {within} | {r['value']} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".metrics_speed.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None):

@@ -14,8 +14,9 @@ import os
 import platform
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from benchmarks._output import write_atomic  # noqa: F401  (used by __main__ too)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RESULTS = HERE / "results"
@@ -147,21 +148,6 @@ def render(runs, info, quick=None, total_seconds=None, load_start=None, load_end
             lines += [f"*{run['status']}: the table below may be incomplete.*", ""]
         lines += [demote_headings(Path(output).read_text().strip(), levels=2), ""]
     return "\n".join(lines) + "\n"
-
-
-def write_atomic(path, text):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_summary(results_dir, runs, **kwargs):

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._output import save_figure, write_atomic  # noqa: E402
+
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "udr_validation.md"
 SUPERVISED = (("mig", "mig", "MIG"), ("dci", "disentanglement", "DCI disentanglement"),
               ("beta_vae", "eval_accuracy", "BetaVAE score"))
@@ -216,16 +218,8 @@ def write(table, correlations, num_samples, output, quick, population="zoo", gro
     figure.suptitle("UDR against supervised scores, "
                     + ("pilot trials" if pilots else "zoo presets"))
     figure.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    png = output.with_suffix(".png")
-    tmp_png = png.with_name(png.stem + ".tmp.png")
-    figure.savefig(tmp_png, dpi=110)
-    plt.close(figure)
-    os.replace(tmp_png, png)
-    tmp = output.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    save_figure(figure, Path(output).with_suffix(".png"))
+    write_atomic(output, text)
     return text
 
 

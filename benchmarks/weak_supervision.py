@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._output import save_figure, write_atomic  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = {"ada_gvae_dsprites": "Ada-GVAE (pairs)", "beta_vae_dsprites": "β-VAE",
            "beta_tcvae_dsprites": "β-TCVAE"}
@@ -149,16 +151,8 @@ def report(recorded, output, steps, quick):
         axis.grid(axis="y", alpha=0.3)
     figure.suptitle(f"dSprites, {steps:,} steps per run (bars: mean; dots: seeds)")
     figure.tight_layout()
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    png = output.with_suffix(".png")
-    tmp_png = png.with_name(png.stem + ".tmp.png")
-    figure.savefig(tmp_png, dpi=110)
-    plt.close(figure)
-    os.replace(tmp_png, png)
-    tmp = output.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, output)
+    save_figure(figure, Path(output).with_suffix(".png"))
+    write_atomic(output, text)
     return text
 
 

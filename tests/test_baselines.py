@@ -112,7 +112,7 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     assert (tmp_path / "higgins.png").read_bytes()[:4] == b"\x89PNG"
     recorded = json.loads((tmp_path / "higgins.json").read_text())
     assert set(recorded["info"]["settings"]["protocols"]) == {"dlib", "higgins2017"}
-    assert not list(tmp_path.glob(".higgins_table.*"))
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left
 
 
 def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):

@@ -6,10 +6,14 @@ archive (any compression `tarfile` reads) or of a folder, each under its path
 relative to the folder's parent (so `rendered_chairs/...` or `cars/...` match the
 same patterns in both forms), and `read()` returns a file's bytes. A file that is
 not a readable tar archive raises a `ValueError` naming it and what was expected.
+`ManualArchiveBuilder` is the part of such a TFDS builder that finds the archive in
+the manual directory and generates the one `train` split from it.
 """
 
 import os
 import tarfile
+
+from kerasdis.data import catalog
 
 
 class ArchiveFiles:
@@ -50,3 +54,26 @@ class ArchiveFiles:
         if self._tar is not None:
             self._tar.close()
             self._tar = None
+
+
+class ManualArchiveBuilder:
+    """Mixin of a `tfds.core.GeneratorBasedBuilder` whose one `train` split is read from
+    a manually downloaded archive: the class sets `DATASET` (its catalog name) and
+    `SOURCE` (a class taking the archive's path and offering `close()`), and defines
+    `_generate_examples(source)`."""
+
+    DATASET = None
+    SOURCE = None
+
+    @classmethod
+    def open_source(cls, directory):
+        """`SOURCE` of the archive (or extracted folder) in `directory`; the catalog's
+        `ManualDownloadError` when it is not there."""
+        path = catalog.find_archive(cls.DATASET, directory)
+        if path is None:
+            raise catalog.missing_archive_error(cls.DATASET, directory)
+        return cls.SOURCE(path)
+
+    def _split_generators(self, dl_manager):
+        source = self.open_source(os.fspath(dl_manager.manual_dir))
+        return {"train": self._generate_examples(source)}

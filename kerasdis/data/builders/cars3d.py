@@ -46,7 +46,6 @@ Use it through `kd.data.load("cars3d", data_dir=...)`, or directly::
 """
 
 import io
-import os
 import re
 
 import numpy as np
@@ -160,18 +159,12 @@ class _Source:
         self._files.close()
 
 
-def open_source(directory):
-    """The `_Source` of the archive (or extracted `cars/` folder) in `directory`."""
-    path = catalog.find_archive("cars3d", directory)
-    if path is None:
-        raise catalog.missing_archive_error("cars3d", directory)
-    return _Source(path)
-
-
-class Cars3d(tfds.core.GeneratorBasedBuilder):
+class Cars3d(_archive.ManualArchiveBuilder, tfds.core.GeneratorBasedBuilder):
     """The rendered 3D cars of Reed et al. 2015, prepared as disentanglement_lib uses them."""
 
     VERSION = tfds.core.Version("1.0.0")
+    DATASET = "cars3d"
+    SOURCE = _Source
     # No registered checksums file (none is published); see `Chairs3d.code_path`.
     code_path = None
     RELEASE_NOTES = {"1.0.0": "RGB 64x64 (Lanczos); elevation, azimuth, object as dlib."}
@@ -202,10 +195,6 @@ class Cars3d(tfds.core.GeneratorBasedBuilder):
             homepage="http://www.scottreed.info/",
             citation=_CITATION,
         )
-
-    def _split_generators(self, dl_manager):
-        source = open_source(os.fspath(dl_manager.manual_dir))
-        return {"train": self._generate_examples(source)}
 
     def _generate_examples(self, source):
         try:

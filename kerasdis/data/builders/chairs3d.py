@@ -43,7 +43,6 @@ Use it through `kd.data.load("chairs3d", data_dir=...)`, or directly::
 """
 
 import io
-import os
 import re
 
 import numpy as np
@@ -170,18 +169,12 @@ class _Source:
         self._files.close()
 
 
-def open_source(directory):
-    """The `_Source` of the archive (or extracted folder) in `directory`."""
-    path = catalog.find_archive("chairs3d", directory)
-    if path is None:
-        raise catalog.missing_archive_error("chairs3d", directory)
-    return _Source(path)
-
-
-class Chairs3d(tfds.core.GeneratorBasedBuilder):
+class Chairs3d(_archive.ManualArchiveBuilder, tfds.core.GeneratorBasedBuilder):
     """The rendered 3D chairs of Aubry et al. 2014, prepared as the beta-VAE paper uses them."""
 
     VERSION = tfds.core.Version("1.0.0")
+    DATASET = "chairs3d"
+    SOURCE = _Source
     # No registered checksums file (the archive has no published checksum). Also
     # keeps TFDS from resolving this module's resource path, which needs the
     # `importlib_resources` package that tensorflow-datasets 4.9 does not declare.
@@ -216,10 +209,6 @@ class Chairs3d(tfds.core.GeneratorBasedBuilder):
             homepage=ARCHIVE.homepage,
             citation=_CITATION,
         )
-
-    def _split_generators(self, dl_manager):
-        source = open_source(os.fspath(dl_manager.manual_dir))
-        return {"train": self._generate_examples(source)}
 
     def _generate_examples(self, source):
         try:

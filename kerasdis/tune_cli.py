@@ -113,6 +113,8 @@ def add_tune_parser(subparsers):
     parser.add_argument("--tuner-id", default=None,
                         help="this process's id (chief: contains 'chief'; workers: unique)")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--no-estimate", dest="estimate", action="store_false",
+                        help="skip the short timing that estimates the search's length")
     parser.set_defaults(func=cmd_tune)
     return parser
 
@@ -162,6 +164,36 @@ def search_kwargs_from_args(args):
     return kwargs
 
 
+def _duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7_200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3_600:.1f} h"
+
+
+def describe_search_cost(kwargs, max_trials):
+    """One line: about how long a trial and the search take here
+    (`kerasdis.tuning.estimate_trial_seconds` on the search's hypermodel)."""
+    from kerasdis import tuning
+
+    names = ("beta", "latent_dim", "learning_rate", "steps_per_epoch", "epochs", "batch_size",
+             "metrics", "metric_options", "beta_annealing_steps", "architecture", "likelihood",
+             "model_args", "reconstruction_budget", "tradeoff_metric", "tradeoff_penalty",
+             "seeds_per_trial", "udr_options")
+    hypermodel = tuning.search_hypermodel(kwargs["model"], kwargs["dataset"], kwargs["objective"],
+                                          seed=kwargs["seed"],
+                                          **{k: kwargs[k] for k in names if k in kwargs})
+    estimate = tuning.estimate_trial_seconds(hypermodel)
+    trials = (f", up to {max_trials} trials: about {_duration(max_trials * estimate['seconds'])}"
+              if max_trials else "")
+    return (f"about {_duration(estimate['seconds'])} per trial here (training "
+            f"{estimate['steps_per_second']:.1f} steps/s, timed over 8 steps: "
+            f"{_duration(estimate['train_seconds'])}; scoring the epochs: about "
+            f"{_duration(estimate['eval_seconds'])} of encoding){trials}; --no-estimate "
+            "skips this timing")
+
+
 def cmd_tune(args):
     from kerasdis import tuning
     from kerasdis.workflows import data_options
@@ -181,6 +213,8 @@ def cmd_tune(args):
               f"{', '.join(args.metrics or [args.objective.removeprefix('val_')])}; fewer "
               "--max-trials, --epochs or --steps-per-epoch, or cheaper --metric-options, for "
               "less", flush=True)
+        if args.estimate:
+            print(describe_search_cost(kwargs, args.max_trials), flush=True)
     result = tuning.search(**kwargs)
     if args.role == "worker":
         print(f"worker done; the chief writes the results to {result.project_dir}")

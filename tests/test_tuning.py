@@ -512,3 +512,31 @@ def test_grid_search_resumed_in_a_new_process_walks_the_rest_of_the_grid(small, 
         starts = [e["trial_id"] for e in runs(str(tmp_path / project)) if e["event"] == "start"]
         assert starts[:1 + interrupt] == [first_id] * (1 + interrupt), project
         assert len(starts) == 3 + interrupt and len(set(starts)) == 3, project
+
+
+def test_estimate_trial_seconds_times_training_and_scoring(small):
+    hyper = tuning.search_hypermodel("beta_vae", small, "val_discrete_mig", **TINY)
+    assert hyper.metrics == ("discrete_mig",)
+    estimate = tuning.estimate_trial_seconds(hyper, timing_steps=2)
+    assert estimate["steps_per_second"] > 0 and estimate["eval_seconds"] > 0
+    assert estimate["seconds"] == pytest.approx(estimate["train_seconds"] + estimate["eval_seconds"])
+    assert estimate["train_seconds"] == pytest.approx(
+        TINY["epochs"] * TINY["steps_per_epoch"] / estimate["steps_per_second"])
+    twins = tuning.search_hypermodel("beta_vae", small, "val_udr", seeds_per_trial=3,
+                                     udr_options={"num_samples": 24}, **TINY)
+    assert twins.metrics == ()
+    assert tuning.estimate_trial_seconds(twins, timing_steps=2)["eval_seconds"] > 0
+
+
+def test_tune_prints_an_estimate_before_searching(tmp_path, capsys, monkeypatch):
+    calls = []
+    monkeypatch.setattr(tuning, "search", lambda **kwargs: calls.append(kwargs) or tuning.SearchResult(
+        None, [], None, None, str(tmp_path), {}, None))
+    args = ["tune", "--max-trials", "3", "--steps-per-epoch", "5", "--epochs", "1",
+            "--batch-size", "8", "--latent-dim", "3", "--architecture", "mlp",
+            "--metric-options", '{"discrete_mig": {"num_train": 200}}', "--out", str(tmp_path / "s")]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "per trial here (training" in out and "up to 3 trials: about" in out
+    assert cli.main([*args, "--no-estimate"]) == 0
+    assert "per trial here" not in capsys.readouterr().out and len(calls) == 2

@@ -60,7 +60,8 @@ search is resumed), `trial_<id>/kerasdis_trial.json` (wall time, worker, per-epo
 logs), `runs.jsonl` (one line per trial start/end/error, whichever process ran it),
 and, at the end, `results.csv`, `results.json` and `tradeoff.png`.
 `load_trial_model(project_dir, trial_id)` rebuilds any trial's model with the weights
-of its best epoch.
+of its best epoch; `estimate_trial_seconds(search_hypermodel(...))` times a few training
+steps and the encoder to say how long a trial will take here (`kerasdis tune` prints it).
 
 Resuming: run the same `search(...)` again with `overwrite=False` (the default): the
 completed trials are kept and an interrupted trial is run again. The oracle's files
@@ -80,16 +81,18 @@ keras-tuner API), `results` (the trial table and the files written at the end),
 from kerasdis.tuning.hypermodel import (DEFAULT_LATENT_DIM, DEFAULT_LEARNING_RATE, OBJECTIVES,
                                         UDR_OPTIONS, DisentanglementHyperModel, SeedTwins,
                                         TradeoffScore, check_metrics, check_udr_options,
-                                        describe_dataset, objective_metric)
+                                        describe_dataset, estimate_trial_seconds,
+                                        objective_metric)
 from kerasdis.tuning.oracles import RUNS_FILE, TRIAL_FILE
 from kerasdis.tuning.results import SearchResult, plot_tradeoff, results_table, write_results
 from kerasdis.tuning.searching import (ROLES, SEARCH_FILE, TUNERS, load_trial_model,
-                                       make_tuner, search)
+                                       make_tuner, search, search_hypermodel)
 
 __all__ = [
     "DEFAULT_LATENT_DIM", "DEFAULT_LEARNING_RATE", "OBJECTIVES", "ROLES", "RUNS_FILE",
     "SEARCH_FILE", "TRIAL_FILE", "TUNERS", "UDR_OPTIONS", "DisentanglementHyperModel",
     "SearchResult", "SeedTwins", "TradeoffScore", "check_metrics", "check_udr_options",
-    "describe_dataset", "load_trial_model", "make_tuner", "objective_metric", "plot_tradeoff", "results_table",
-    "search", "write_results",
+    "describe_dataset", "estimate_trial_seconds", "load_trial_model", "make_tuner",
+    "objective_metric", "plot_tradeoff", "results_table", "search", "search_hypermodel",
+    "write_results",
 ]

@@ -566,3 +566,56 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
             out["udr_options"] = dict(self.udr_options)
         return out
 
+
+
+def _encoding_rate(model, dataset, timing_images=512):
+    """Images per second the encoder takes here (after one untimed call)."""
+    import time
+
+    from kerasdis.metrics import representation as rep
+
+    encode = rep.representation_function(model, rep.DEFAULT_BATCH_SIZE, images_name="dataset")
+    x = dataset.images_at(np.random.default_rng(0).integers(0, dataset.num_examples,
+                                                            timing_images))
+    encode(x[:rep.DEFAULT_BATCH_SIZE])
+    start = time.perf_counter()
+    encode(x)
+    return len(x) / max(time.perf_counter() - start, 1e-9)
+
+
+def estimate_trial_seconds(hypermodel, timing_steps=8):
+    """About how long one trial of `hypermodel` takes on this machine.
+
+    Builds the model at the space's default values, times `timing_steps` training
+    steps on its own batches (after one untimed step that traces the graph) and the
+    encoder (`kerasdis.metrics.evaluate.cost`) for the metrics scored after every
+    epoch and, with `seeds_per_trial` >= 2, the UDR encodings. Classifiers and the MIG
+    estimator's own computations come on top.
+
+    Returns:
+        dict: `steps_per_second`, `train_seconds` (every seed of a trial),
+        `eval_seconds` (every epoch of a trial) and `seconds` (their sum).
+    """
+    import time
+
+    from kerasdis.metrics.evaluate import cost
+
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    batches = model.training_batches(hypermodel.dataset, hypermodel.batch_size, hypermodel.seed)
+    model.fit(batches, steps_per_epoch=1, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(batches, steps_per_epoch=timing_steps, epochs=1, verbose=0)
+    rate = timing_steps / max(time.perf_counter() - start, 1e-9)
+    seeds = hypermodel.seeds_per_trial
+    train = hypermodel.epochs * hypermodel.steps_per_epoch * seeds / rate
+    per_epoch = 0.0
+    if hypermodel.metrics:
+        plan = cost(model, hypermodel.dataset, metrics=list(hypermodel.metrics),
+                    options=hypermodel.metric_options)
+        per_epoch += plan["seconds"]
+    if seeds >= 2:  # UDR: every seed encodes `num_samples` images
+        images = {**UDR_OPTIONS, **(hypermodel.udr_options or {})}["num_samples"]
+        per_epoch += seeds * images / _encoding_rate(model, hypermodel.dataset)
+    evaluation = hypermodel.epochs * per_epoch
+    return {"steps_per_second": rate, "train_seconds": train, "eval_seconds": evaluation,
+            "seconds": train + evaluation}

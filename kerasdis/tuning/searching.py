@@ -174,34 +174,12 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
     """
     if tuner not in TUNERS:
         raise ValueError(f"`tuner` must be one of {TUNERS}, got {tuner!r}.")
-    tradeoff_metric = hypermodel_kwargs.get("tradeoff_metric", "discrete_mig")
-    needed = objective_metric(objective, tradeoff_metric)
-    if objective == "val_tradeoff" and hypermodel_kwargs.get("reconstruction_budget") is None:
-        raise ValueError(
-            "objective 'val_tradeoff' needs `reconstruction_budget` (nats per image, the "
-            "acceptable training reconstruction loss), e.g. reconstruction_budget=40.")
     seeds_per_trial = _check_positive_int("seeds_per_trial",
                                           hypermodel_kwargs.get("seeds_per_trial", 1))
-    metrics = hypermodel_kwargs.get("metrics")
-    if metrics is not None:
-        metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    if needed in MULTI_MODEL_METRICS:
-        if seeds_per_trial < 2:
-            raise ValueError(
-                f"objective {objective!r} compares models trained with several seeds: it needs "
-                f"`seeds_per_trial` >= 2 (e.g. 3; each trial then trains that many models), got "
-                f"seeds_per_trial={seeds_per_trial}.")
-        # Logged by the seeds' callback; `metrics` are the labelled scores asked for.
-        hypermodel_kwargs["metrics"] = tuple(m for m in (metrics or ()) if m != needed)
-    elif metrics is None:
-        hypermodel_kwargs["metrics"] = (needed,)
-    else:
-        hypermodel_kwargs["metrics"] = metrics if needed in metrics else (*metrics, needed)
     _check_seeds_tuner(tuner, seeds_per_trial)
     if role is not None and role not in ROLES:
         raise ValueError(f"`role` must be one of {ROLES} or None, got {role!r}.")
-    hypermodel = DisentanglementHyperModel(model=model, dataset=dataset, seed=seed,
-                                           **hypermodel_kwargs)
+    hypermodel = search_hypermodel(model, dataset, objective, seed=seed, **hypermodel_kwargs)
     project_name = project_name or f"{model}-{tuner}"
     settings = {"tuner": tuner, "objective": objective, "seed": seed,
                 "tuner_options": dict(tuner_options or {}), "hypermodel": hypermodel.describe()}
@@ -294,3 +272,33 @@ def load_trial_model(project_dir, trial_id, dataset=None):
                                    values["learning_rate"], settings["seed"])
     model.load_weights(checkpoint)
     return model
+
+
+def search_hypermodel(model, dataset, objective, seed=0, **hypermodel_kwargs):
+    """The `DisentanglementHyperModel` that `search` trains for these arguments: the
+    objective's metric joins `metrics` (a multi-model objective such as `val_udr` is
+    logged by the seeds and needs `seeds_per_trial` >= 2)."""
+    tradeoff_metric = hypermodel_kwargs.get("tradeoff_metric", "discrete_mig")
+    needed = objective_metric(objective, tradeoff_metric)
+    if objective == "val_tradeoff" and hypermodel_kwargs.get("reconstruction_budget") is None:
+        raise ValueError(
+            "objective 'val_tradeoff' needs `reconstruction_budget` (nats per image, the "
+            "acceptable training reconstruction loss), e.g. reconstruction_budget=40.")
+    seeds_per_trial = _check_positive_int("seeds_per_trial",
+                                          hypermodel_kwargs.get("seeds_per_trial", 1))
+    metrics = hypermodel_kwargs.get("metrics")
+    if metrics is not None:
+        metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if needed in MULTI_MODEL_METRICS:
+        if seeds_per_trial < 2:
+            raise ValueError(
+                f"objective {objective!r} compares models trained with several seeds: it needs "
+                f"`seeds_per_trial` >= 2 (e.g. 3; each trial then trains that many models), got "
+                f"seeds_per_trial={seeds_per_trial}.")
+        # Logged by the seeds' callback; `metrics` are the labelled scores asked for.
+        hypermodel_kwargs["metrics"] = tuple(m for m in (metrics or ()) if m != needed)
+    elif metrics is None:
+        hypermodel_kwargs["metrics"] = (needed,)
+    else:
+        hypermodel_kwargs["metrics"] = metrics if needed in metrics else (*metrics, needed)
+    return DisentanglementHyperModel(model=model, dataset=dataset, seed=seed, **hypermodel_kwargs)

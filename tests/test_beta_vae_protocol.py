@@ -273,22 +273,21 @@ def _bench(name):
     return module
 
 
-def test_higgins_table_protocol_and_network_options(tmp_path):
+def test_higgins_table_scores_both_protocols_with_their_parameters(tmp_path):
     bench = _bench("higgins_table")
-    # Settings: dlib as before (older tables stay --update compatible); higgins2017
-    # records its classifier; the network only when not the default.
-    assert bench.settings(True) == bench._default_settings(True)
-    s = bench.settings(False, protocol="higgins2017", network="higgins2017")
-    assert s["protocol"]["protocol"] == "higgins2017" and s["protocol"]["learning_rate"] == 0.01
-    assert s["protocol"]["num_train"] == 10_000 and s["network"] == "higgins2017"
-    assert bench.default_output("higgins2017").endswith("higgins_table_higgins2017.md")
+    s = bench.settings(False)
+    assert set(s["protocols"]) == {"dlib", "higgins2017"}
+    higgins = s["protocols"]["higgins2017"]
+    assert higgins["protocol"] == "higgins2017" and higgins["learning_rate"] == 0.01
+    assert higgins["num_train"] == s["protocols"]["dlib"]["num_train"] == 10_000
+    # the paper's networks are rows of their own, trained with the paper's optimiser
+    for key in ("vae_mlp", "beta_vae_mlp"):
+        recipe = bench.MLP_RECIPES[key]
+        assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
+        assert recipe["model_args"]["architecture"] == "higgins2017"
+    assert bench.MLP_RECIPES["beta_vae_mlp"]["model_args"]["beta"] == 4.0
     out = tmp_path / "higgins.md"
-    assert bench.main(["--quick", "--protocol", "higgins2017", "--network", "higgins2017",
-                       "--rows", "ground_truth,vae_untrained", "--output", str(out)]) == 0
+    assert bench.main(["--quick", "--rows", "ground_truth,vae_untrained",
+                       "--output", str(out)]) == 0
     text = out.read_text()
-    assert 'beta_vae_score(protocol="higgins2017", num_train=60' in text
-    assert "Adagrad" in text and "higgins2017 VAE (10 latents)" in text
-    assert "| Ground truth |" in text
-    # --update refuses to mix protocols.
-    with pytest.raises(SystemExit):
-        bench.main(["--quick", "--rows", "pca", "--update", "--output", str(out)])
+    assert "Adagrad" in text and "| Ground truth |" in text

@@ -15,7 +15,8 @@ import kerasdis as kd
 from kerasdis import training
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = sorted(glob.glob(os.path.join(ROOT, "zoo", "*", "run", "checkpoint.keras")))
+RUNS = sorted(glob.glob(os.path.join(ROOT, "zoo", "*", "run", "checkpoint.keras"))
+              + glob.glob(os.path.join(ROOT, "zoo", "*", "seed_*", "checkpoint.keras")))
 
 
 def test_there_is_something_to_check():
@@ -34,7 +35,7 @@ def test_every_shipped_preset_loads_in_a_fresh_process(name):
     assert result.stdout.split()[-1] == recorded
 
 
-@pytest.mark.parametrize("checkpoint", RUNS, ids=lambda p: p.split(os.sep)[-3])
+@pytest.mark.parametrize("checkpoint", RUNS, ids=lambda p: "/".join(p.split(os.sep)[-3:-1]))
 def test_every_committed_run_resumes(checkpoint):
     run = os.path.dirname(checkpoint)
     with open(os.path.join(run, "recipe.json")) as f:
@@ -49,6 +50,11 @@ def test_every_committed_run_resumes(checkpoint):
     assert type(model) is kd.models.get(recipe["model"])
     assert int(model.optimizer.iterations.numpy()) == step
     assert step % min(recipe["checkpoint_every"], recipe["steps"]) == 0  # on the grid
+    curve = os.path.join(run, "curve.csv")  # a zoo run's learning curve ends at or before it
+    if os.path.exists(curve):
+        from kerasdis.callbacks import LearningCurve
+
+        assert all(row["step"] <= step for row in LearningCurve.read(curve))
     # The next batch of its training stream, and one step of the loaded model on it.
     dataset = kd.data.load(recipe["dataset"])
     batches = model.training_batches(dataset, 8, recipe["seed"], first_step=step)

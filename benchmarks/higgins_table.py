@@ -215,7 +215,7 @@ def mlp_models(kd, key, seeds, runs_dir, train_runs, quick, log, verbose=0):
     from kerasdis import training, zoo_runs
     from kerasdis.workflows import load_any_model
 
-    models, steps, plateaus, hours = [], [], [], []
+    models, ended, hours, seeds_found = [], [], [], []
     for seed in range(seeds):
         run = os.path.join(runs_dir, key, f"seed_{seed}")
         if train_runs:
@@ -230,20 +230,25 @@ def mlp_models(kd, key, seeds, runs_dir, train_runs, quick, log, verbose=0):
                                                                    training.CHECKPOINT)):
             continue
         models.append(load_any_model(run))
+        seeds_found.append(seed)
         with open(os.path.join(run, training.STATE)) as f:
             state = json.load(f)
-        steps.append(state["step"])
-        hours.append(state.get("cpu_seconds") or 0.0)
-        plateaus.append(zoo_runs.plateau(mlp_recipe(key, seed, quick), zoo_runs.read_curve(run),
-                                         PLATEAU_METRIC))
+        recipe = mlp_recipe(key, seed, quick)
+        plateau = zoo_runs.plateau(recipe, zoo_runs.read_curve(run), PLATEAU_METRIC)
+        if plateau:
+            ended.append(f"plateau at {plateau:,}")
+        elif state["step"] >= recipe["steps"]:
+            ended.append(f"{state['step']:,} steps (the cap, no plateau)")
+        else:
+            ended.append(f"{state['step']:,} steps, not finished")
+        hours.append(state.get("cpu_seconds"))
     if not models:
         return [], "not trained yet: `python benchmarks/higgins_table.py --train` (hours)"
-    ended = ", ".join(f"plateau at {p:,}" if p else f"{n:,} steps, not finished"
-                      for p, n in zip(plateaus, steps))
     recipe = MLP_RECIPES[key]
+    known = [h for h in hours if h is not None]
+    cpu = f"; {sum(known) / 3600 / len(known):.1f} CPU h per run" if known else ""
     note = (f"paper network, Adagrad {recipe['learning_rate']:g}, batch {recipe['batch_size']}; "
-            f"runs of seeds 0..{len(models) - 1}: {ended}; "
-            f"{sum(hours) / 3600 / len(models):.1f} CPU h per run")
+            f"runs of seeds {', '.join(map(str, seeds_found))}: {', '.join(ended)}{cpu}")
     return models, note
 
 

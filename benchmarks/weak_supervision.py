@@ -66,13 +66,19 @@ def measure(methods, seeds, steps, out_dir, recorded, quick=False, verbose=0):
     dataset = kd.data.load("dsprites")
     for method in methods:
         for seed in seeds:
-            key = f"{method}/seed_{seed}"
-            if key in recorded and recorded[key]["steps"] == steps:
-                continue
-            run = out_dir / method / f"seed_{seed}"
+            planned = kd.training.complete_recipe(recipe(method, steps, seed, quick))
+            key = f"{method}/steps_{steps}/seed_{seed}"
+            if key in recorded and recorded[key]["recipe"] == planned:
+                continue  # scored already (a changed zoo recipe is trained and scored again)
+            run = out_dir / method / f"steps_{steps}" / f"seed_{seed}"
             print(f"[weak_supervision] {key}: training {steps:,} steps in {run}", flush=True)
-            model, summary = kd.training.train(recipe(method, steps, seed, quick), str(run),
-                                               resume=True, verbose=verbose, tensorboard=False)
+            saved = run / "recipe.json"
+            same = saved.exists() and kd.training.complete_recipe(
+                json.loads(saved.read_text())) == planned
+            # resumes its own run; a run of an earlier zoo recipe is started over
+            model, summary = kd.training.train(planned, str(run), resume=same,
+                                               overwrite=not same, verbose=verbose,
+                                               tensorboard=False)
             scores = kd.metrics.evaluate(model, dataset, metrics=[m for m, _, _ in SCORES],
                                          seed=0, verbose=verbose,
                                          options=QUICK["options"] if quick else None)

@@ -15,6 +15,6 @@ prepare_environment()
 from kerasdis.version import __version__  # noqa: E402
 
 _SUBMODULES = ("baselines", "callbacks", "data", "distribute", "export", "losses", "metrics",
-               "models", "networks", "training", "tuning", "viz", "zoo")
+               "models", "networks", "training", "tuning", "viz", "zoo", "zoo_runs")
 __getattr__, __dir__, _names = _lazy.attach(__name__, {m: f".{m}" for m in _SUBMODULES})
 __all__ = [*_names, "__version__"]

@@ -314,7 +314,8 @@ class LearningCurve(keras.callbacks.Callback):
         stop_at_plateau: bool. Stop training at the plateau (else only record it).
         initial_seconds: float. Wall time the run had already used (a resumed run's
             `state.json`), added to this session's.
-        initial_cpu_seconds: float. The same for CPU time.
+        initial_cpu_seconds: float or None. The same for CPU time (None: unknown, e.g.
+            a run whose earlier sessions did not record it; the column stays empty).
     """
 
     def __init__(self, path, monitor="val_mig", window=10_000, min_delta=0.01,
@@ -330,7 +331,8 @@ class LearningCurve(keras.callbacks.Callback):
         self.min_delta = min_delta
         self.stop_at_plateau = stop_at_plateau
         self.initial_seconds = float(initial_seconds)
-        self.initial_cpu_seconds = float(initial_cpu_seconds)
+        self.initial_cpu_seconds = None if initial_cpu_seconds is None else float(
+            initial_cpu_seconds)
         self.rows = []
         self.plateau = None
 
@@ -369,11 +371,14 @@ class LearningCurve(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if self.plateau is not None and self.stop_at_plateau:  # resumed past its plateau
+            self.model.stop_training = True
         if self.monitor not in logs:
             return
         row = {"step": int(self.model.optimizer.iterations.numpy()),
                "wall_time_seconds": self.initial_seconds + time.time() - self._started,
-               "cpu_seconds": self.initial_cpu_seconds + time.process_time() - self._started_cpu}
+               "cpu_seconds": (None if self.initial_cpu_seconds is None else
+                               self.initial_cpu_seconds + time.process_time() - self._started_cpu)}
         row.update({k: float(v) for k, v in logs.items()})
         self.rows.append(row)
         self._write()

@@ -136,7 +136,8 @@ class _Checkpoint(keras.callbacks.Callback):
         state = {
             "step": int(self.model.optimizer.iterations.numpy()),
             "wall_time_seconds": self.previous_seconds + time.time() - self.started,
-            "cpu_seconds": self.previous_cpu_seconds + time.process_time() - self.started_cpu,
+            "cpu_seconds": (None if self.previous_cpu_seconds is None else
+                            self.previous_cpu_seconds + time.process_time() - self.started_cpu),
             "last_logs": {k: float(v) for k, v in (logs or {}).items()},
         }
         write_json(os.path.join(self.out_dir, STATE), state)
@@ -301,7 +302,7 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
             with open(os.path.join(out_dir, STATE)) as f:
                 previous = json.load(f)
             previous_seconds = previous.get("wall_time_seconds", 0.0)
-            previous_cpu_seconds = previous.get("cpu_seconds", 0.0)
+            previous_cpu_seconds = previous.get("cpu_seconds")  # None: not recorded before
         else:
             model = build_model(recipe, dataset)
             compile_model(model, recipe)
@@ -330,6 +331,10 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
 
     history = None
     if done < recipe["steps"]:
+        if chief:  # the final model of an earlier end (e.g. a plateau) is no longer current
+            for stale in ("model.keras", "training.json"):
+                if os.path.exists(os.path.join(out_dir, stale)):
+                    os.remove(os.path.join(out_dir, stale))
         batches = model.training_batches(dataset, recipe["batch_size"], recipe["seed"],
                                          first_step=done)
         history = model.fit(batches, steps_per_epoch=every, epochs=epochs,

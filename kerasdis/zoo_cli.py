@@ -103,8 +103,9 @@ def cmd_train(args):
             recipe = {**recipe, key: value}
     out = args.out or os.path.join("zoo_runs", args.name, f"seed_{recipe.get('seed', 0)}")
     if not args.resume and not args.overwrite and os.path.isdir(out) and os.listdir(out):
-        raise FileExistsError(f"`--out` directory {out!r} exists and is not empty; pass "
-                              "--resume to continue the run in it or --overwrite to start over.")
+        raise FileExistsError(f"run directory {out!r} exists and is not empty; pass --resume "
+                              "to continue the run in it, --overwrite to start over, or another "
+                              "--out.")
     summary = zoo_runs.train_entry(recipe, out, resume=args.resume, overwrite=args.overwrite,
                                    verbose=progress.fit_verbose(args.verbose),
                                    stop_at_plateau=args.plateau)

@@ -82,14 +82,16 @@ def plateau(recipe, rows, metric=None):
                         rule["window_steps"], rule["min_delta"])
 
 
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def _state(out_dir):
     from kerasdis.training import STATE
 
     path = os.path.join(out_dir, STATE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    return _read_json(path) if os.path.exists(path) else {}
 
 
 def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
@@ -119,12 +121,25 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
 
     recipe = complete_recipe(recipe)
     rule = plateau_rule(recipe, metric)
-    state = _state(out_dir) if resume and not overwrite else {}
+    resume = resume and not overwrite
+    state = _state(out_dir) if resume else {}
+    if state:  # the checks `training.train` makes, also for a run that is already over
+        saved_path = os.path.join(out_dir, "recipe.json")
+        saved = complete_recipe(_read_json(saved_path)) if os.path.isfile(saved_path) else None
+        if saved != recipe:
+            raise ValueError(
+                f"`recipe` differs from the one the run in {out_dir!r} was started with; "
+                f"saved {saved}, given {recipe}. Start a new run or pass the same settings.")
     done = state.get("step", 0)
     rows = [r for r in read_curve(out_dir) if r["step"] <= done] if state else []
     finished = ((plateau(recipe, rows, metric) is not None and stop_at_plateau)
                 or done >= recipe["steps"])
     trained = not finished
+    if trained and state and not os.path.isfile(os.path.join(out_dir, training.CHECKPOINT)):
+        raise ValueError(
+            f"the run in {out_dir!r} is at step {done:,} but has no {training.CHECKPOINT} to "
+            "resume from (finished runs are kept without it); train it again in another "
+            "directory, or pass overwrite=True (--overwrite) to start over.")
     if trained:
         epochs, _ = evaluation_epochs(recipe)
         metrics = tuple(dict.fromkeys((rule["metric"], "discrete_mig")))
@@ -137,7 +152,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                           window=rule["window_steps"], min_delta=rule["min_delta"],
                           stop_at_plateau=stop_at_plateau,
                           initial_seconds=state.get("wall_time_seconds", 0.0),
-                          initial_cpu_seconds=state.get("cpu_seconds", 0.0)),
+                          initial_cpu_seconds=state.get("cpu_seconds") if state else 0.0),
         ]
         training.train(recipe, out_dir, resume=resume, overwrite=overwrite, verbose=verbose,
                        callbacks=callbacks, data_dir=data_dir, data_options=data_options)

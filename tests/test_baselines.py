@@ -127,7 +127,7 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     recipe = json.loads((runs / "beta_vae_mlp" / "seed_0" / "recipe.json").read_text())
     assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
     assert recipe["model_args"]["architecture"] == "higgins2017" and recipe["model_args"]["beta"] == 4.0
-    assert "paper network, Adagrad 0.01" in text and "4 steps, not finished" in text
+    assert "paper network, Adagrad 0.01" in text and "4 steps (the cap, no plateau)" in text
     for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 
@@ -218,7 +218,8 @@ def test_weak_supervision_quick_trains_scores_records_and_resumes(tmp_path):
     methods = "beta_vae_dsprites,beta_tcvae_dsprites"
     assert bench.main(["--quick", "--methods", methods, "--output", str(out)]) == 0
     recorded = json.loads(out.with_suffix(".json").read_text())
-    assert sorted(recorded) == ["beta_tcvae_dsprites/seed_0", "beta_vae_dsprites/seed_0"]
+    assert sorted(recorded) == ["beta_tcvae_dsprites/steps_4/seed_0",
+                                "beta_vae_dsprites/steps_4/seed_0"]
     for run in recorded.values():
         assert run["steps"] == 4 and set(run["scores"]) == {"mig", "dci", "beta_vae"}
         assert run["cpu_seconds"] > 0

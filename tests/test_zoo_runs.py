@@ -224,3 +224,22 @@ def test_make_pictures_draws_the_learning_curve_of_every_seed(tmp_path):
         assert make_pictures.draw_curve("x", {"curve": []}, zoo_dir=str(tmp_path)) is None
     finally:
         sys.path.remove(zoo_dir)
+
+
+@pytest.mark.bad_input
+def test_train_entry_checks_a_finished_run_and_overwrite_starts_over(tmp_path, small_curve,
+                                                                     monkeypatch):
+    monkeypatch.setattr(zoo_runs, "PLATEAU_MIN_DELTA", 2.0)
+    out = tmp_path / "run"
+    zoo_runs.train_entry(TINY, str(out), verbose=0)  # at its plateau, step 8
+    with pytest.raises(ValueError, match="differs"):  # even though nothing would be trained
+        zoo_runs.train_entry({**TINY, "learning_rate": 0.5}, str(out), verbose=0)
+    # a finished run kept without its checkpoint cannot be continued
+    (out / "checkpoint.keras").rename(tmp_path / "kept.keras")
+    assert not zoo_runs.train_entry(TINY, str(out), verbose=0)["trained"]
+    with pytest.raises(ValueError, match="no checkpoint.keras"):
+        zoo_runs.train_entry(TINY, str(out), verbose=0, stop_at_plateau=False)
+    # overwrite starts over from step 0 (resuming would need the missing checkpoint)
+    again = zoo_runs.train_entry(TINY, str(out), verbose=0, overwrite=True)
+    assert again["trained"] and again["steps"] == 8 and (out / "checkpoint.keras").exists()
+    assert [r["step"] for r in zoo_runs.read_curve(str(out))] == [4, 8]

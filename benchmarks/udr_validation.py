@@ -189,7 +189,7 @@ def write(table, correlations, num_samples, output, quick, population="zoo", gro
     else:
         lines += ["- models: the zoo presets with a Gaussian posterior; supervised scores "
                   "from their metadata (default protocols)"]
-    lines += ["", "## All models" if pilots else "", *_section(
+    lines += [*(["", "## All models"] if pilots else []), "", *_section(
         table, correlations, "trial" if pilots else "preset")]
     lines += ["", f"{_verdict(correlations)} (all models)."]
     for name, sub_table, sub_correlations in groups:

@@ -207,6 +207,18 @@ def _grid_wanted(encode_grid, size, run, params, ds):
             or any(registry.METRICS[m].grid_on_stochastic for m in run)))
 
 
+def encoding_rate(representation, ds, batch_size=rep.DEFAULT_BATCH_SIZE, timing_images=512):
+    """Images per second the representation encodes here: timed on `timing_images`
+    images of `ds`, after one untimed call that builds it."""
+    encode = rep.representation_function(representation, batch_size, images_name="ds")
+    indices = np.random.default_rng(0).integers(0, ds.num_examples, timing_images)
+    x = ds.images_at(indices)
+    encode(x[: min(len(x), batch_size)])
+    start = time.perf_counter()
+    encode(x)
+    return len(x) / max(time.perf_counter() - start, 1e-9)
+
+
 def cost(representation, ds, metrics=None, options=None, encode_grid=True,
          batch_size=rep.DEFAULT_BATCH_SIZE, timing_images=512):
     """What `evaluate` with these arguments would run, and about how long it would
@@ -235,13 +247,7 @@ def cost(representation, ds, metrics=None, options=None, encode_grid=True,
     else:
         images = _images_needed(run, params, size) if size is not None else 0
     images += _images_apart(run, params, ds)  # encoded apart from the grid cache
-    encode = rep.representation_function(representation, batch_size, images_name="ds")
-    indices = np.random.default_rng(0).integers(0, ds.num_examples, timing_images)
-    x = ds.images_at(indices)
-    encode(x[: min(len(x), batch_size)])
-    start = time.perf_counter()
-    encode(x)
-    rate = len(x) / max(time.perf_counter() - start, 1e-9)
+    rate = encoding_rate(representation, ds, batch_size, timing_images)
     return {"metrics": run, "skipped": skipped, "params": params, "images": int(images),
             "grid": grid, "images_per_second": rate, "seconds": images / rate}
 

@@ -568,21 +568,6 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
 
 
 
-def _encoding_rate(model, dataset, timing_images=512):
-    """Images per second the encoder takes here (after one untimed call)."""
-    import time
-
-    from kerasdis.metrics import representation as rep
-
-    encode = rep.representation_function(model, rep.DEFAULT_BATCH_SIZE, images_name="dataset")
-    x = dataset.images_at(np.random.default_rng(0).integers(0, dataset.num_examples,
-                                                            timing_images))
-    encode(x[:rep.DEFAULT_BATCH_SIZE])
-    start = time.perf_counter()
-    encode(x)
-    return len(x) / max(time.perf_counter() - start, 1e-9)
-
-
 def estimate_trial_seconds(hypermodel, timing_steps=8):
     """About how long one trial of `hypermodel` takes on this machine.
 
@@ -598,7 +583,7 @@ def estimate_trial_seconds(hypermodel, timing_steps=8):
     """
     import time
 
-    from kerasdis.metrics.evaluate import cost
+    from kerasdis.metrics.evaluate import cost, encoding_rate
 
     model = hypermodel.build(keras_tuner.HyperParameters())
     batches = model.training_batches(hypermodel.dataset, hypermodel.batch_size, hypermodel.seed)
@@ -615,7 +600,7 @@ def estimate_trial_seconds(hypermodel, timing_steps=8):
         per_epoch += plan["seconds"]
     if seeds >= 2:  # UDR: every seed encodes `num_samples` images
         images = {**UDR_OPTIONS, **(hypermodel.udr_options or {})}["num_samples"]
-        per_epoch += seeds * images / _encoding_rate(model, hypermodel.dataset)
+        per_epoch += seeds * images / encoding_rate(model, hypermodel.dataset)
     evaluation = hypermodel.epochs * per_epoch
     return {"steps_per_second": rate, "train_seconds": train, "eval_seconds": evaluation,
             "seconds": train + evaluation}

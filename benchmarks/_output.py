@@ -40,3 +40,12 @@ def save_figure(figure, path, dpi=110):
         _replace_atomically(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format="png"))
     finally:
         plt.close(figure)
+
+
+def write_report(output, text, figure):
+    """Writes a benchmark's markdown `text` to `output` and its `figure` (laid out
+    tightly) beside it as `<output>.png`; returns `text`."""
+    figure.tight_layout()
+    save_figure(figure, Path(output).with_suffix(".png"))
+    write_atomic(output, text)
+    return text

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._output import save_figure, write_atomic  # noqa: E402
+from benchmarks._output import write_report  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "benchmarks" / "results" / "udr_validation.md"
 SUPERVISED = (("mig", "mig", "MIG"), ("dci", "disentanglement", "DCI disentanglement"),
@@ -217,10 +217,7 @@ def write(table, correlations, num_samples, output, quick, population="zoo", gro
         axis.grid(alpha=0.3)
     figure.suptitle("UDR against supervised scores, "
                     + ("pilot trials" if pilots else "zoo presets"))
-    figure.tight_layout()
-    save_figure(figure, Path(output).with_suffix(".png"))
-    write_atomic(output, text)
-    return text
+    return write_report(output, text, figure)
 
 
 def main(argv=None):

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._output import save_figure, write_atomic  # noqa: E402
+from benchmarks._output import write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 METHODS = {"ada_gvae_dsprites": "Ada-GVAE (pairs)", "beta_vae_dsprites": "β-VAE",
@@ -156,10 +156,7 @@ def report(recorded, output, steps, quick):
         axis.set_ylabel(label)
         axis.grid(axis="y", alpha=0.3)
     figure.suptitle(f"dSprites, {steps:,} steps per run (bars: mean; dots: seeds)")
-    figure.tight_layout()
-    save_figure(figure, Path(output).with_suffix(".png"))
-    write_atomic(output, text)
-    return text
+    return write_report(output, text, figure)
 
 
 def main(argv=None):

@@ -266,3 +266,39 @@ def test_udr_validation_on_pilot_trials_reports_all_and_each_objective(tmp_path,
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--population", "pilots", "--output", str(tmp_path / "x.md")])
     assert not (tmp_path / "x.md").exists()
+
+
+def test_udr_search_quick_runs_the_val_udr_grid_and_reports_every_seed(tmp_path, monkeypatch):
+    bench = _bench("udr_search")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    out = tmp_path / "search.md"
+    assert bench.main(["--quick", "--output", str(out)]) == 0
+    from kerasdis import tuning
+
+    table = tuning.results_table(str(tmp_path / "quick" / "udr_search" / bench.PROJECT))
+    assert [row["beta"] for row in table] == bench.QUICK["grid"]
+    for row in table:
+        assert row["status"] == "COMPLETED", row.get("message")
+        for seed in range(bench.QUICK["seeds"]):
+            assert 0.0 <= row[f"val_udr_seed_{seed}"] <= 1.0
+            assert {f"val_{m}_seed_{seed}" for m in ("mig", "dci", "beta_vae")} <= set(row)
+    text = out.read_text()
+    assert 'objective="val_udr", seeds_per_trial=2, beta=[1.0, 8.0]' in text
+    assert "- trials completed: 2 of 2" in text
+    assert re.search(r"^\| 8 \| \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] \|", text, re.M)
+    assert "The search's choice by UDR (no labels): β = " in text
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    # a finished search is not run again; --report only rewrites the table
+    before = (tmp_path / "quick" / "udr_search" / bench.PROJECT / "oracle.json").read_text()
+    assert bench.main(["--quick", "--report", "--output", str(out)]) == 0
+    assert (tmp_path / "quick" / "udr_search" / bench.PROJECT / "oracle.json").read_text() \
+        == before
+
+
+@pytest.mark.bad_input
+def test_udr_search_rejects_bad_threads(tmp_path, monkeypatch):
+    bench = _bench("udr_search")
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--threads", "-1", "--output", str(tmp_path / "x.md")])
+    assert not list(tmp_path.iterdir())

@@ -81,6 +81,9 @@ def test_val_udr_grid_search_over_beta(small, tmp_path, twin_record):
         assert epoch["twin_steps"] == [3] and epoch["main_steps"] == 3
         assert epoch["same_weights"] == [False]
         assert epoch["logs"]["val_udr"] == pytest.approx(float(np.median(epoch["scores"])))
+        # each seed's own UDR score, the trial's model first
+        assert [epoch["logs"][f"val_udr_seed_{s}"] for s in (0, 1)] == pytest.approx(
+            epoch["scores"])
     with open(os.path.join(result.project_dir, tuning.SEARCH_FILE)) as f:
         hypermodel = json.load(f)["hypermodel"]
     assert hypermodel["seeds_per_trial"] == 2 and hypermodel["udr_options"] == {"num_samples": 24}
@@ -88,6 +91,34 @@ def test_val_udr_grid_search_over_beta(small, tmp_path, twin_record):
     best = max(table, key=lambda row: row["val_udr"])
     assert result.best_trial_id == best["trial_id"] and result.best_model.seed == 0
     assert os.path.getsize(os.path.join(result.project_dir, "tradeoff.png")) > 0
+
+
+def test_val_udr_logs_every_seeds_supervised_scores(small, tmp_path, monkeypatch):
+    """With `metrics`, each twin is scored like the trial's model, beside its UDR."""
+    seen = {}
+    original = hypermodel_module.SeedTwins.on_epoch_end
+
+    def spy(self, epoch, logs=None):
+        original(self, epoch, logs)
+        seen["logs"] = dict(logs)
+        for key, model in (("twin", self.twins[0]), ("model", self.model)):
+            results = kd.metrics.evaluate(model, small, metrics=["discrete_mig"], seed=0,
+                                          verbose=0)
+            seen[key] = kd.callbacks.primary_scores(results)["discrete_mig"]
+
+    monkeypatch.setattr(hypermodel_module.SeedTwins, "on_epoch_end", spy)
+    result = tuning.search("beta_vae", small, tuner="grid", objective="val_udr",
+                           max_trials=None, directory=str(tmp_path), beta=[4.0],
+                           seeds_per_trial=2, metrics=("discrete_mig",),
+                           load_best_model=False, **TINY)
+    (row,) = result.table
+    assert row["status"] == "COMPLETED", row.get("message")
+    logs = seen["logs"]
+    assert logs["val_discrete_mig_seed_0"] == logs["val_discrete_mig"] == pytest.approx(
+        seen["model"])
+    assert logs["val_discrete_mig_seed_1"] == pytest.approx(seen["twin"])
+    assert row["val_discrete_mig_seed_1"] == pytest.approx(seen["twin"])
+    assert {"val_udr_seed_0", "val_udr_seed_1"} <= set(row)
 
 
 def test_val_udr_on_a_dataset_without_factors(tmp_path, twin_record):

@@ -22,7 +22,7 @@ from kerasdis import data as kd_data
 from kerasdis import networks
 from kerasdis.metrics.evaluate import DEFAULTS as METRIC_DEFAULTS
 from kerasdis.metrics import registry as metric_registry
-from kerasdis.metrics.evaluate import NO_FACTORS
+from kerasdis.metrics.evaluate import NO_FACTORS, evaluate
 from kerasdis.metrics.evaluate import names as metric_names
 from kerasdis.metrics.udr import (DEFAULT_KL_THRESHOLD, DEFAULT_NUM_SAMPLES, _check_correlation,
                                   _check_kl_threshold)
@@ -269,7 +269,14 @@ class SeedTwins(keras.callbacks.Callback):
     with `twin_callbacks()`, e.g. the weight's warm-up), then scores the trial's
     model and its twins with `kd.metrics.udr(..., seed=udr_seed, **udr_options)`
     and logs the median of their scores as `val_udr`, with `val_udr_min` and
-    `val_udr_max`. It must come before keras-tuner's callbacks, which read the logs.
+    `val_udr_max`, and each model's own score as `val_udr_seed_<seed>` (the trial's
+    model under `model_seed`). With `metrics`, each twin is also scored every epoch
+    by `kd.metrics.evaluate(twin, dataset, metrics, seed=metric_seed,
+    options=metric_options)` and logged as `val_<metric>_seed_<seed>`; the trial's
+    model's `val_<metric>` (logged by `DisentanglementMetrics`, which must come
+    first) is copied to `val_<metric>_seed_<model_seed>`, so every seed's supervised
+    scores sit beside its UDR (Duan et al.'s validation). It must come before
+    keras-tuner's callbacks, which read the logs.
 
     Attributes:
         twins: the twin models (after `on_train_begin`), in the order of `seeds`.
@@ -277,7 +284,8 @@ class SeedTwins(keras.callbacks.Callback):
     """
 
     def __init__(self, build, seeds, dataset, batch_size, steps_per_epoch, udr_options=None,
-                 udr_seed=0, twin_callbacks=None):
+                 udr_seed=0, twin_callbacks=None, model_seed=None, metrics=(),
+                 metric_options=None, metric_seed=0):
         super().__init__()
         self.build = build
         self.seeds = tuple(int(s) for s in seeds)
@@ -289,6 +297,10 @@ class SeedTwins(keras.callbacks.Callback):
         self.udr_options = {**UDR_OPTIONS, **(check_udr_options(udr_options) or {})}
         self.udr_seed = udr_seed
         self.twin_callbacks = twin_callbacks or (lambda: [])
+        self.model_seed = model_seed
+        self.metrics = tuple(metrics or ())
+        self.metric_options = metric_options
+        self.metric_seed = metric_seed
         self.twins = []
         self.last_udr = None
 
@@ -309,10 +321,25 @@ class SeedTwins(keras.callbacks.Callback):
         self.last_udr = udr_score([self.model, *self.twins], self.dataset, seed=self.udr_seed,
                                   **self.udr_options)
         scores = self.last_udr["scores"]
-        if logs is not None:
-            logs["val_udr"] = float(np.median(scores))
-            logs["val_udr_min"] = float(np.min(scores))
-            logs["val_udr_max"] = float(np.max(scores))
+        if logs is None:
+            return
+        logs["val_udr"] = float(np.median(scores))
+        logs["val_udr_min"] = float(np.min(scores))
+        logs["val_udr_max"] = float(np.max(scores))
+        model_seed = self.model_seed if self.model_seed is not None else getattr(
+            self.model, "seed", "model")
+        for seed, score in zip((model_seed, *self.seeds), scores):
+            logs[f"val_udr_seed_{seed}"] = float(score)
+        if not self.metrics:
+            return
+        for name in self.metrics:
+            if f"val_{name}" in logs:
+                logs[f"val_{name}_seed_{model_seed}"] = logs[f"val_{name}"]
+        for seed, twin in zip(self.seeds, self.twins):
+            results = evaluate(twin, self.dataset, metrics=self.metrics, seed=self.metric_seed,
+                               verbose=0, options=self.metric_options)
+            for name, value in kd_callbacks.primary_scores(results).items():
+                logs[f"val_{name}_seed_{seed}"] = value
 
 
 # --------------------------------------------------------------------- hypermodel
@@ -335,9 +362,11 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
     same hyper-parameters and seeds `seed + 1, ..., seed + k - 1` (weights, noise
     and batches), epoch by epoch beside the trial's model (`SeedTwins`), and logs
     `val_udr`: the median over the k seeds of their UDR scores (`kd.metrics.udr`,
-    Duan et al. 2020), which needs no labels. A trial then costs k trainings plus
-    one UDR encoding of `num_samples` images by k models per epoch. The trial's
-    checkpoint (and the search's best model) is the model of seed `seed`.
+    Duan et al. 2020), which needs no labels, and each seed's score as
+    `val_udr_seed_<s>`; `metrics`, when given, are logged for every seed too
+    (`val_<metric>_seed_<s>`). A trial then costs k trainings plus one UDR encoding
+    of `num_samples` images by k models per epoch (plus k evaluations of `metrics`).
+    The trial's checkpoint (and the search's best model) is the model of seed `seed`.
 
     Args:
         model: str. A registered model name (`kd.models.names()`). Defaults to `"beta_vae"`.
@@ -520,7 +549,9 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
                 seeds=[self.seed + i for i in range(1, self.seeds_per_trial)],
                 dataset=self.dataset, batch_size=self.batch_size,
                 steps_per_epoch=self.steps_per_epoch, udr_options=self.udr_options,
-                udr_seed=self.seed, twin_callbacks=lambda: self._annealing(hp)))
+                udr_seed=self.seed, twin_callbacks=lambda: self._annealing(hp),
+                model_seed=self.seed, metrics=self.metrics, metric_options=self.metric_options,
+                metric_seed=self.seed))
         if self.reconstruction_budget is not None:
             result.append(TradeoffScore(self.reconstruction_budget, self.tradeoff_metric,
                                         self.tradeoff_penalty))

@@ -39,6 +39,8 @@ import json
 import os
 import sys
 
+from kerasdis.zoo_runs import CURVE_OPTIONS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS = os.path.join(HERE, "pilots", "runs")
 REPORT = os.path.join(HERE, "pilots")
@@ -64,12 +66,8 @@ TARGET = {
     "factor_vae": "factor_vae",
     "ada_gvae": "mig",
 }
-PILOT_METRICS = {
-    "beta_vae": {"num_train": 1_000, "num_eval": 500},
-    "factor_vae": {"num_train": 1_000, "num_eval": 500, "num_variance_estimate": 5_000},
-    "mig": {"subsample": 20_000},
-    "discrete_mig": {"num_train": 10_000},
-}
+# The cheap protocols, the same as the zoo runs' learning curves.
+PILOT_METRICS = CURVE_OPTIONS
 
 # Network arms: (name, architecture, batch size, further model arguments).
 CONV_ARMS = [("conv-b64", "conv", 64, {}), ("conv-b256", "conv", 256, {})]

@@ -64,8 +64,8 @@ def measure(methods, seeds, steps, out_dir, recorded, quick=False, verbose=0):
     from kerasdis.callbacks import primary_scores
 
     dataset = kd.data.load("dsprites")
-    for method in methods:
-        for seed in seeds:
+    for seed in seeds:  # every method at a seed before the next seed: comparable early
+        for method in methods:
             planned = kd.training.complete_recipe(recipe(method, steps, seed, quick))
             key = f"{method}/steps_{steps}/seed_{seed}"
             if key in recorded and recorded[key]["recipe"] == planned:

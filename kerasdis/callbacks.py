@@ -338,12 +338,15 @@ class LearningCurve(keras.callbacks.Callback):
 
     @staticmethod
     def read(path):
-        """The rows of a curve file as dicts of floats (empty cells: None)."""
+        """The rows of a curve file as dicts of floats (`step`: int; empty cells: None)."""
         if not os.path.exists(path):
             return []
         with open(path, newline="") as f:
-            return [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
+            rows = [{k: (float(v) if v not in ("", None) else None) for k, v in row.items()}
                     for row in csv.DictReader(f)]
+        for row in rows:
+            row["step"] = int(row["step"])
+        return rows
 
     def _write(self):
         fields = ["step", "wall_time_seconds", "cpu_seconds"]

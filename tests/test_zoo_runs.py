@@ -121,6 +121,9 @@ def test_a_resumed_run_drops_curve_rows_after_its_checkpoint(tmp_path, small_cur
     rows = zoo_runs.read_curve(str(out))
     assert [r["step"] for r in rows] == [4, 8, 12, 16]
     assert rows[2]["wall_time_seconds"] < 1e9
+    # the rewritten file keeps whole steps (not "8.0")
+    assert [line.split(",")[0] for line in curve.read_text().splitlines()[1:]] == \
+        ["4", "8", "12", "16"]
 
 
 def test_zoo_train_refuses_a_used_directory_before_training(tmp_path):

@@ -12,7 +12,8 @@ others and is marked in the summary.
 
 The default run is the speed benchmarks and fits the 15-minute budget on a quiet
 2-core CPU. The quality tables that retrain models for hours (`higgins_table`,
-`mig_vs_beta`, `weak_supervision`) run only with `--all` or when named in `--only`.
+`mig_vs_beta`, `udr_search`, `weak_supervision`) run only with `--all` or when named
+in `--only`.
 
     python -m benchmarks                          # speed, full settings -> benchmarks/results/
     python -m benchmarks --all                    # also the hours-long quality tables
@@ -42,7 +43,7 @@ FIRST = ("data_pipeline", "metrics_speed", "train_throughput")
 # seed_figures draws the β-VAE paper's figures from manually downloaded data (not a benchmark).
 NOT_BENCHMARKS = {"__init__", "__main__", "summary", "reliability_counts", "step_profile",
                   "seed_figures"}
-LONG = ("higgins_table", "mig_vs_beta", "weak_supervision")  # hours of training: opt-in
+LONG = ("higgins_table", "mig_vs_beta", "udr_search", "weak_supervision")  # hours of training: opt-in
 BUDGET_SECONDS = 15 * 60
 
 

@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._output import write_report  # noqa: E402
+from benchmarks.udr_validation import PILOT_PROTOCOLS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_OUTPUT = RESULTS / "udr_search.md"
@@ -48,8 +49,7 @@ PROJECT = "beta_vae"
 GRID = [1.0, 2.0, 4.0, 8.0, 16.0]
 SEEDS_PER_TRIAL = 3
 STEPS = 16_000
-PROTOCOLS = {"mig": {"subsample": 20_000}, "dci": {"num_train": 5_000, "num_test": 2_500},
-             "beta_vae": {"num_train": 2_000, "num_eval": 1_000}}
+PROTOCOLS = PILOT_PROTOCOLS  # the supervised scores of udr_validation.py's pilot trials
 SUPERVISED = (("mig", "MIG"), ("dci", "DCI disentanglement"), ("beta_vae", "BetaVAE score"))
 SETTINGS = {"grid": GRID, "seeds": SEEDS_PER_TRIAL, "steps": STEPS, "batch_size": 64,
             "latent_dim": 10, "learning_rate": 5e-4, "protocols": PROTOCOLS,

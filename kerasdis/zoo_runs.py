@@ -185,8 +185,11 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     the entry's target metric (`select="target"`) or, without looking at the labels,
     by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least two runs).
     The preset's metadata gets `seeds` (per run: seed, steps, wall and CPU time,
-    plateau, primary scores, UDR when computed), `selection`, the published run's
-    `plateau` and its learning `curve`. `options` overrides protocols as in
+    plateau, primary scores and, with two runs or more, its UDR among the runs,
+    whichever rule publishes), `selection` (the rule, the published seed, and the
+    seeds the target metric and UDR would pick, so the label-free choice can be
+    checked against the labels), the published run's `plateau` and its learning
+    `curve`. `options` overrides protocols as in
     `kd.metrics.evaluate` (the zoo publishes with the defaults).
 
     Returns:
@@ -232,20 +235,23 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
                         "wall_time_seconds": state.get("wall_time_seconds"),
                         "cpu_seconds": state.get("cpu_seconds"), "plateau_step": step,
                         "scores": primary_scores(scores)})
-    if select == "udr":
+    by_target = max(range(len(records)), key=lambda i: records[i]["scores"][metric])
+    by_udr = None
+    if len(models) >= 2:  # the label-free ranking, recorded whichever rule publishes
         ranking = kd_metrics.udr(models, dataset, seed=seed)
         for record, value in zip(records, ranking["scores"]):
             record["udr"] = value
-        chosen = max(range(len(records)), key=lambda i: records[i]["udr"])
-    else:
-        chosen = max(range(len(records)), key=lambda i: records[i]["scores"][metric])
+        by_udr = max(range(len(records)), key=lambda i: records[i]["udr"])
+    chosen = by_udr if select == "udr" else by_target
     recipe, out_dir = recipes[chosen], run_dirs[chosen]
     step = records[chosen]["plateau_step"]
     extra = {
         "seeds": records,
         "selection": {"by": "udr" if select == "udr" else metric, "seed": recipe["seed"],
                       "rule": ("highest UDR among the seeds (labels not used)" if select == "udr"
-                               else f"highest {metric} (default protocol) among the seeds")},
+                               else f"highest {metric} (default protocol) among the seeds"),
+                      "seed_by_target": recipes[by_target]["seed"],
+                      "seed_by_udr": None if by_udr is None else recipes[by_udr]["seed"]},
         "plateau": {**plateau_rule(recipe), "step": step} if step is not None else None,
         "curve": read_curve(out_dir),
     }

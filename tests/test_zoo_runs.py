@@ -167,6 +167,11 @@ def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_
     assert info["selection"]["by"] == "mig" and info["seed"] == extra["selection"]["seed"]
     assert info["metrics"]["mig"]["mig"] == pytest.approx(max(migs))
     assert info["plateau"] is None and info["complete"]  # at its recipe's steps
+    # the label-free ranking is recorded beside the labelled choice
+    udr = [r["udr"] for r in extra["seeds"]]
+    assert all(0.0 <= u <= 1.0 for u in udr)
+    assert extra["selection"]["seed_by_target"] == extra["selection"]["seed"]
+    assert extra["selection"]["seed_by_udr"] == max(range(2), key=udr.__getitem__)
 
 
 def test_publish_entry_by_udr_records_every_udr_and_publishes_the_best(two_seeds, tmp_path):

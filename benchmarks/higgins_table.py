@@ -11,7 +11,8 @@ published figures, as mean ± std over seeds:
   (lr 1e-2) until convergence (`beta_vae_score(protocol="higgins2017")`).
 
 Rows: ground truth (`kerasdis.baselines.ground_truth`, exact grid look-up), raw
-pixels, PCA and ICA (10 components), an untrained conv VAE (recomputed per seed);
+pixels, PCA and ICA (10 components), an untrained VAE, conv and the paper's fully
+connected network (random weights per seed);
 DC-IGN, InfoGAN and the conv VAE and β-VAE (β = 4): the zoo presets (`dcign_dsprites`,
 ..., the seeds then vary only the metric; without a preset, or with `--no-zoo`, a
 model trained here for `--train-steps` steps per seed); and the paper's own models,
@@ -61,7 +62,8 @@ ROWS = {
     "ica": ("ICA", 42.03, 10.6),
     "dcign": ("DC-IGN", 99.3, 0.1),
     "infogan": ("InfoGAN", 73.5, 0.9),
-    "vae_untrained": ("VAE untrained", 44.14, 2.5),
+    "vae_untrained": ("VAE untrained (conv)", 44.14, 2.5),
+    "vae_untrained_mlp": ("VAE untrained (MLP, paper network)", 44.14, 2.5),
     "vae": ("VAE (conv)", 61.58, 0.5),
     "beta_vae": ("β-VAE (β = 4, conv)", 99.23, 0.1),
     "vae_mlp": ("VAE (MLP, paper network)", 61.58, 0.5),
@@ -296,10 +298,12 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
             score(fit(ds, num_components=10, num_images=s["pca_images"], seed=seed), seed)
         what = "PCA" if key == "pca" else "FastICA on PCA-whitened data"
         note = f"{what}, 10 components, fitted on {s['pca_images']} images, refit per seed"
-    elif key == "vae_untrained":
+    elif key in ("vae_untrained", "vae_untrained_mlp"):
+        architecture = "conv" if key == "vae_untrained" else "higgins2017"
         for seed in range(seeds):
-            score(baselines.untrained_vae(ds, seed=seed), seed)
-        note = "conv VAE (10 latents), random weights per seed"
+            score(baselines.untrained_vae(ds, seed=seed, architecture=architecture), seed)
+        network = "conv" if architecture == "conv" else "the paper's fully connected"
+        note = f"{network} VAE (10 latents), random weights per seed"
     elif key in MLP_RECIPES:
         models, note = mlp_models(kd, key, seeds, runs_dir, train_runs, quick, log, verbose)
         score_models(models)

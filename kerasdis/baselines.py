@@ -261,7 +261,8 @@ def untrained_vae(ds=None, seed=0, latent_dim=10, architecture="conv"):
         ds: dataset or None; its `observation_shape` sets the input shape
             (default `(64, 64, 1)`).
         seed: int. Seeds the initial weights.
-        latent_dim: int (10). architecture: `"conv"` or `"mlp"`.
+        latent_dim: int (10). architecture: `"conv"`, `"mlp"` or `"higgins2017"` (the
+            β-VAE paper's fully connected dSprites network).
     """
     from kerasdis.models.vae import VAE
 

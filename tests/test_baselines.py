@@ -92,7 +92,7 @@ def test_higgins_table_quick_baseline_rows(tmp_path):
     assert bench.main(["--quick", "--rows", rows, "--output", str(out)]) == 0
     text = out.read_text()
     scores = _table_rows(text)
-    assert set(scores) == {"Ground truth", "PCA", "ICA", "VAE untrained"}
+    assert set(scores) == {"Ground truth", "PCA", "ICA", "VAE untrained (conv)"}
     assert scores["Ground truth"] >= 90.0
     assert ("| representation | kerasdis, dlib protocol (%) | kerasdis, higgins2017 protocol (%) "
             "| seeds | published (%) | recall per fixed factor, higgins2017 (%) | notes |") in text

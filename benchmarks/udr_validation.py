@@ -12,6 +12,11 @@ disentanglement and BetaVAE score recorded in the presets' metadata
 UDR and each. The population is small and mixes objectives (Duan et al. compare seeds
 within a hyper-parameter setting), so read the correlations as a first look.
 
+The zoo's entries published with several seeds (`kerasdis zoo publish`, which records
+each seed's UDR among the seeds and its scores) get a section of their own: UDR against
+the supervised scores over seeds of one recipe, and whether UDR publishes the seed the
+labels would.
+
     python benchmarks/udr_validation.py            # about a minute or two
     python benchmarks/udr_validation.py --quick    # 1,000 images, smoke test
     python benchmarks/udr_validation.py --population pilots   # the pilot trials
@@ -95,6 +100,59 @@ def population(names=None):
     return rows
 
 
+def seed_rows(names=None):
+    """`(entry, seeds, selection)` of every zoo preset published with at least two seeds
+    that have a UDR among them (`kerasdis zoo publish`: metadata `seeds`)."""
+    import kerasdis as kd
+
+    entries = []
+    for name in names or kd.zoo.list():
+        info = kd.zoo.info(name)
+        seeds = [r for r in info.get("seeds") or [] if r.get("udr") is not None]
+        if len(seeds) >= 2:
+            entries.append((name, seeds, info.get("selection") or {}))
+    return entries
+
+
+def seed_section(entries):
+    """Markdown lines: each entry's seeds (UDR among them, supervised scores from its
+    metadata), whether UDR picks the seed the labels pick, and Spearman's ρ between a
+    seed's UDR and its scores pooled over the entries' seeds (Duan et al.'s setting:
+    UDR compares seeds of one recipe)."""
+    from scipy import stats
+
+    lines = ["", "## The zoo's seeds (UDR among the seeds of one recipe)", ""]
+    if not entries:
+        return lines + ["No entry is published with several seeds yet (`kerasdis zoo "
+                        "publish NAME RUN...` records each seed's UDR)."]
+    keys = [key for key, _, _ in SUPERVISED]
+    lines += ["| entry | seed | UDR | " + " | ".join(label for _, _, label in SUPERVISED)
+              + " |", "| --- | ---: | ---: |" + " ---: |" * len(SUPERVISED)]
+    pooled = {key: [] for key in keys}
+    agree = []
+    for name, seeds, selection in entries:
+        for record in seeds:
+            scores = record.get("scores") or {}
+            lines.append(f"| {name} | {record['seed']} | {record['udr']:.3f} | "
+                         + " | ".join(_fmt(scores.get(k)) for k in keys) + " |")
+            for key in keys:
+                if scores.get(key) is not None:
+                    pooled[key].append((record["udr"], scores[key]))
+        if selection.get("seed_by_udr") is not None:
+            agree.append(f"{name}: UDR picks seed {selection['seed_by_udr']}, "
+                         f"{selection.get('by')} picks seed {selection.get('seed_by_target')}")
+    def rho(pairs):
+        if len(pairs) < 3 or len({y for _, y in pairs}) < 2 or len({x for x, _ in pairs}) < 2:
+            return "—"  # too few seeds, or a constant side (ρ undefined)
+        return f"{stats.spearmanr(*zip(*pairs))[0]:+.2f} (n={len(pairs)})"
+
+    lines += ["", "Spearman ρ of a seed's UDR with its scores, pooled over the entries' seeds: "
+              + "; ".join(f"{label} {rho(pooled[key])}" for key, _, label in SUPERVISED) + "."]
+    if agree:
+        lines += ["", "Which seed each rule publishes: " + "; ".join(agree) + "."]
+    return lines
+
+
 def measure(num_samples, seed=0, names=None, rows=None):
     import kerasdis as kd
 
@@ -161,9 +219,11 @@ def _verdict(correlations):
     return "UDR does not clearly track the supervised scores here"
 
 
-def write(table, correlations, num_samples, output, quick, population="zoo", groups=()):
+def write(table, correlations, num_samples, output, quick, population="zoo", groups=(),
+          seeds=None):
     """Writes the markdown and the scatter plot; `groups` are `(name, table,
-    correlations)` of UDR recomputed within subsets (the pilots' objectives)."""
+    correlations)` of UDR recomputed within subsets (the pilots' objectives); `seeds`
+    the zoo entries published with several seeds (`seed_rows`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -201,9 +261,10 @@ def write(table, correlations, num_samples, output, quick, population="zoo", gro
                   "setting, while Duan et al. rank seeds and settings of fully trained models; "
                   "the zoo's seeds will extend the population."]
     else:
-        lines += ["", "The population is the zoo's interim presets, one seed each and different "
-                  "objectives, while Duan et al. rank seeds of one setting; "
-                  "`--population pilots` and the zoo's seeds extend it."]
+        lines += ["", "The population is the zoo's presets, one seed each and different "
+                  "objectives, while Duan et al. rank seeds of one setting: the section "
+                  "below and `--population pilots` are closer to that."]
+        lines += seed_section(seeds or [])
     text = "\n".join(lines) + "\n"
 
     figure, axes = plt.subplots(1, len(SUPERVISED), figsize=(4 * len(SUPERVISED), 3.6))
@@ -247,9 +308,12 @@ def main(argv=None):
             subset = [row for row in rows if row[0].split()[0] == objective]
             if len(subset) >= 3:
                 groups.append((objective, *measure(num_samples, rows=subset)))
-    else:
+    seeds = None
+    if args.population == "zoo":
         table, correlations = measure(num_samples)
-    print(write(table, correlations, num_samples, output, args.quick, args.population, groups))
+        seeds = seed_rows()
+    print(write(table, correlations, num_samples, output, args.quick, args.population, groups,
+                seeds))
     print(f"wrote {output} and {output.with_suffix('.png')}")
     return 0
 

@@ -302,3 +302,16 @@ def test_udr_search_rejects_bad_threads(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         bench.main(["--quick", "--threads", "-1", "--output", str(tmp_path / "x.md")])
     assert not list(tmp_path.iterdir())
+
+
+def test_udr_validation_seed_section_compares_udr_with_the_seeds_scores():
+    bench = _bench("udr_validation")
+    seeds = [{"seed": s, "udr": u, "scores": {"mig": m, "dci": d, "beta_vae": 0.9}}
+             for s, u, m, d in ((0, 0.2, 0.1, 0.3), (1, 0.5, 0.4, 0.2), (2, 0.4, 0.3, 0.1))]
+    selection = {"by": "mig", "seed": 1, "seed_by_target": 1, "seed_by_udr": 1}
+    text = "\n".join(bench.seed_section([("tiny_dsprites", seeds, selection)]))
+    assert "| tiny_dsprites | 1 | 0.500 | 0.400 | 0.200 | 0.900 |" in text
+    # MIG ranks the seeds as UDR does; DCI in reverse; a constant score has no ρ
+    assert "MIG +1.00 (n=3)" in text and "DCI disentanglement -0.50 (n=3)" in text
+    assert "BetaVAE score —" in text and "UDR picks seed 1, mig picks seed 1" in text
+    assert "No entry is published" in "\n".join(bench.seed_section([]))

@@ -169,7 +169,7 @@ def test_higgins_table_quick_all_rows(tmp_path):
     out = tmp_path / "higgins.md"
     assert bench.main(["--quick", "--output", str(out)]) == 0
     scores = _table_rows(out.read_text())
-    assert len(scores) == 11 and scores["Ground truth"] >= 90.0
+    assert len(scores) == 12 and scores["Ground truth"] >= 90.0
 
 
 def test_mig_vs_beta_quick_one_run(tmp_path):

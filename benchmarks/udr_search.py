@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._output import write_report  # noqa: E402
-from benchmarks.udr_validation import PILOT_PROTOCOLS  # noqa: E402
+from benchmarks.udr_validation import PILOT_PROTOCOLS, spearman  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_OUTPUT = RESULTS / "udr_search.md"
@@ -112,20 +112,6 @@ def trials_of(table, models):
             entry[key] = statistics.median(values) if values else None
         trials.append(entry)
     return trials
-
-
-def spearman(xs, ys):
-    """`(rho, p, n)` over the pairs where both are known; None below 3 pairs or when
-    either side is constant (ρ undefined)."""
-    from scipy import stats
-
-    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
-    if len(pairs) < 3:
-        return None
-    rho, p = stats.spearmanr(*zip(*pairs))
-    if rho != rho:  # NaN: one side is constant
-        return None
-    return float(rho), float(p), len(pairs)
 
 
 def _fmt(value, digits=3):

@@ -100,6 +100,18 @@ def population(names=None):
     return rows
 
 
+def spearman(xs, ys):
+    """`(rho, p, n)` over the pairs where both are known; None below 3 pairs or when
+    either side is constant (ρ undefined)."""
+    from scipy import stats
+
+    pairs = [(x, y) for x, y in zip(xs, ys) if x is not None and y is not None]
+    if len(pairs) < 3 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
+        return None
+    rho, p = stats.spearmanr(*zip(*pairs))
+    return float(rho), float(p), len(pairs)
+
+
 def seed_rows(names=None):
     """`(entry, seeds, selection)` of every zoo preset published with at least two seeds
     that have a UDR among them (`kerasdis zoo publish`: metadata `seeds`)."""
@@ -119,8 +131,6 @@ def seed_section(entries):
     metadata), whether UDR picks the seed the labels pick, and Spearman's ρ between a
     seed's UDR and its scores pooled over the entries' seeds (Duan et al.'s setting:
     UDR compares seeds of one recipe)."""
-    from scipy import stats
-
     lines = ["", "## The zoo's seeds (UDR among the seeds of one recipe)", ""]
     if not entries:
         return lines + ["No entry is published with several seeds yet (`kerasdis zoo "
@@ -142,9 +152,8 @@ def seed_section(entries):
             agree.append(f"{name}: UDR picks seed {selection['seed_by_udr']}, "
                          f"{selection.get('by')} picks seed {selection.get('seed_by_target')}")
     def rho(pairs):
-        if len(pairs) < 3 or len({y for _, y in pairs}) < 2 or len({x for x, _ in pairs}) < 2:
-            return "—"  # too few seeds, or a constant side (ρ undefined)
-        return f"{stats.spearmanr(*zip(*pairs))[0]:+.2f} (n={len(pairs)})"
+        value = spearman(*zip(*pairs)) if pairs else None
+        return "—" if value is None else f"{value[0]:+.2f} (n={value[2]})"
 
     lines += ["", "Spearman ρ of a seed's UDR with its scores, pooled over the entries' seeds: "
               + "; ".join(f"{label} {rho(pooled[key])}" for key, _, label in SUPERVISED) + "."]

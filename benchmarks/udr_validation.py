@@ -183,16 +183,14 @@ def measure(num_samples, seed=0, names=None, rows=None):
 
 
 def correlations_of(table, correlation_kinds=("spearman", "lasso")):
-    """`{(udr kind, supervised key): (rho, p, n)}` over the rows with both numbers."""
-    from scipy import stats
-
+    """`{(udr kind, supervised key): (rho, p, n)}` over the rows with both numbers;
+    pairs where ρ is undefined (`spearman` gives None) are left out."""
     correlations = {}
     for correlation in correlation_kinds:
         for key, _, _ in SUPERVISED:
-            pairs = [(r[f"udr_{correlation}"], r[key]) for r in table if r[key] is not None]
-            if len(pairs) >= 3:
-                rho, p = stats.spearmanr(*zip(*pairs))
-                correlations[(correlation, key)] = (float(rho), float(p), len(pairs))
+            value = spearman([r[f"udr_{correlation}"] for r in table], [r[key] for r in table])
+            if value is not None:
+                correlations[(correlation, key)] = value
     return correlations
 
 

@@ -18,6 +18,7 @@ import json
 import os
 
 from kerasdis import progress
+from kerasdis.workflows import add_data_arguments, data_options
 
 MATCH_TOLERANCE = 1e-3
 
@@ -45,6 +46,7 @@ def add_parser(subparsers):
     train.add_argument("--verbose", type=int, default=None,
                        help="Keras fit verbosity (default: a progress bar on a terminal, one "
                             "line per checkpoint otherwise)")
+    add_data_arguments(train)
     train.set_defaults(func=cmd_train)
     publish = zoo_sub.add_parser(
         "publish", help="score an entry's seed runs, publish one, record all of them")
@@ -55,12 +57,14 @@ def add_parser(subparsers):
                               "label-free, the best UDR among the seeds")
     publish.add_argument("--zoo-dir", default=None,
                          help="where the preset goes (default: the shipped kerasdis/presets)")
+    add_data_arguments(publish)
     publish.set_defaults(func=cmd_publish)
     evaluate = zoo_sub.add_parser("evaluate", help="re-measure an entry's scores")
     evaluate.add_argument("name")
     evaluate.add_argument("--metrics", default=None,
                           help="comma-separated metrics to re-measure (default: every recorded one)")
     evaluate.add_argument("--output", default=None)
+    add_data_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
 
@@ -108,7 +112,8 @@ def cmd_train(args):
                               "--out.")
     summary = zoo_runs.train_entry(recipe, out, resume=args.resume, overwrite=args.overwrite,
                                    verbose=progress.fit_verbose(args.verbose),
-                                   stop_at_plateau=args.plateau)
+                                   stop_at_plateau=args.plateau,
+                                   data_options=data_options(args))
     plateau = summary["plateau"]
     ending = (f"plateau of {plateau['metric']} at step {plateau['step']:,}" if plateau
               else "no plateau yet")
@@ -125,7 +130,8 @@ def cmd_publish(args):
     if missing:
         raise FileNotFoundError(f"run directories {missing} do not exist.")
     path, extra = zoo_runs.publish_entry(args.name, args.runs, select=args.select,
-                                         zoo_dir=args.zoo_dir)
+                                         zoo_dir=args.zoo_dir,
+                                         data_options=data_options(args))
     for record in extra["seeds"]:
         scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
         udr = f", UDR {record['udr']:.3f}" if "udr" in record else ""
@@ -171,7 +177,7 @@ def cmd_evaluate(args):
         names = [n for n in recorded if n in metrics.names()]
     model = zoo.load(args.name)
     seed = info.get("evaluation_seed", 0) or 0
-    dataset = data.load(info.get("dataset") or "dsprites")
+    dataset = data.load(info.get("dataset") or "dsprites", **data_options(args))
     print(describe_cost(model, dataset, names, cheaper="--metrics NAME,... re-measures fewer"),
           flush=True)
     results = metrics.evaluate(model, dataset, metrics=names, seed=seed)

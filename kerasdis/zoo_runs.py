@@ -177,7 +177,7 @@ def _run_recipe(out_dir):
 
 
 def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, seed=0,
-                  overwrite=True, verbose=1, options=None):
+                  overwrite=True, verbose=1, options=None, data_options=None):
     """Evaluates every seed's run of an entry, publishes one, records all of them.
 
     Every run of `run_dirs` (the same recipe but for its seed) is scored with the
@@ -190,7 +190,8 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     seeds the target metric and UDR would pick, so the label-free choice can be
     checked against the labels), the published run's `plateau` and its learning
     `curve`. `options` overrides protocols as in
-    `kd.metrics.evaluate` (the zoo publishes with the defaults).
+    `kd.metrics.evaluate` (the zoo publishes with the defaults); `data_options` are
+    `kd.data.load` keywords saying where the dataset's files are (e.g. `data_dir`).
 
     Returns:
         `(preset path, metadata extras)`.
@@ -220,7 +221,7 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     names = tuple(metrics or DEFAULT_EVAL_METRICS)
     if metric not in names:
         raise ValueError(f"`metrics` must include the target metric {metric!r}, got {names}.")
-    dataset = kd_data.load(recipes[0]["dataset"])
+    dataset = kd_data.load(recipes[0]["dataset"], **(data_options or {}))
     models, results, records = [], [], []
     for out_dir, recipe in zip(run_dirs, recipes):
         model = load_any_model(out_dir)

@@ -315,3 +315,14 @@ def test_udr_validation_seed_section_compares_udr_with_the_seeds_scores():
     assert "MIG +1.00 (n=3)" in text and "DCI disentanglement -0.50 (n=3)" in text
     assert "BetaVAE score —" in text and "UDR picks seed 1, mig picks seed 1" in text
     assert "No entry is published" in "\n".join(bench.seed_section([]))
+
+
+def test_udr_validation_correlations_leave_out_undefined_rho():
+    bench = _bench("udr_validation")
+    table = [{"udr_spearman": u, "mig": m, "dci": 0.5, "beta_vae": None}
+             for u, m in ((0.1, 0.2), (0.3, 0.1), (0.6, 0.4), (0.7, 0.5))]
+    correlations = bench.correlations_of(table, ["spearman"])
+    assert correlations[("spearman", "mig")][0] == pytest.approx(0.8)
+    assert correlations[("spearman", "mig")][2] == 4
+    # DCI is constant (ρ undefined) and the BetaVAE score unknown: no entry, no "+nan"
+    assert set(correlations) == {("spearman", "mig")}

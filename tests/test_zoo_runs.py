@@ -133,6 +133,28 @@ def test_zoo_train_refuses_a_used_directory_before_training(tmp_path):
     assert cli.main(["zoo", "train", "vae_dsprites", "--out", str(out)]) != 0
 
 
+def test_zoo_commands_pass_the_data_directory_to_the_dataset(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train(recipe, out, **kwargs):
+        seen["train"] = kwargs["data_options"]
+        return {"plateau": None, "trained": True, "steps": 0, "wall_time_seconds": 0.0}
+
+    def fake_publish(name, runs, **kwargs):
+        seen["publish"] = kwargs["data_options"]
+        return "preset", {"seeds": [], "selection": {"seed": 0, "rule": "r"}}
+
+    monkeypatch.setattr(zoo_runs, "train_entry", fake_train)
+    monkeypatch.setattr(zoo_runs, "publish_entry", fake_publish)
+    data = str(tmp_path / "tfds")
+    assert cli.main(["zoo", "train", "vae_dsprites", "--out", str(tmp_path / "run"),
+                     "--data-dir", data]) == 0
+    assert cli.main(["zoo", "publish", "vae_dsprites", str(tmp_path), "--data-dir", data,
+                     "--image-path", "scream.jpg"]) == 0
+    assert seen == {"train": {"data_dir": data},
+                    "publish": {"data_dir": data, "image_path": "scream.jpg"}}
+
+
 # --- publishing the seeds -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

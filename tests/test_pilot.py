@@ -59,3 +59,16 @@ def test_command_line_refuses_bad_arguments(pilot, capsys):
     with pytest.raises(SystemExit):
         pilot.main([])
     assert "OBJECTIVE" in capsys.readouterr().err
+
+
+def test_report_says_when_the_mlp_stage_was_still_learning(pilot):
+    def row(search, curve):
+        return {"search": search, "weight": 6.0, "batch_size": 2048, "steps": 500,
+                "reconstruction_curve": curve}
+
+    still = pilot.mlp_caveat([row("mlp-mlp-b2048", [300.0, 130.0, 100.0]),
+                              row("weight-conv-b64", [90.0, 60.0])])
+    assert "makes 500 updates" in still[-1] and "weight 6: 130 → 100" in still[-1]
+    # flat over the last quarter (within 10%), or no MLP trial: nothing to say
+    assert pilot.mlp_caveat([row("mlp-mlp-b2048", [130.0, 125.0])]) == []
+    assert pilot.mlp_caveat([row("weight-conv-b64", [300.0, 100.0])]) == []

@@ -109,7 +109,8 @@ PROTOCOL_TEXT = """\
 {batch_size} pairs of factor vectors that share the value of factor k (all other factors
 independent and uniform), encodes both images of every pair (posterior mean for a model)
 and takes `mean_pairs |z1 − z2|` as the feature, with label k. The two kerasdis columns
-differ only in the classifier. `protocol="dlib"`: {dlib_text}. `protocol="higgins2017"`:
+differ only in the classifier: at each seed both classifiers are trained and evaluated
+on the same points (`kd.metrics.beta_vae_scores`). `protocol="dlib"`: {dlib_text}. `protocol="higgins2017"`:
 {higgins_text}. Each column reports the accuracy on {num_eval} new points
 (`eval_accuracy`), mean ± std over the seeds (population std, `np.std`). The recall
 column splits the higgins2017 accuracy by the factor held fixed: the share of
@@ -266,10 +267,15 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
     full_grid = protocols["dlib"]["num_train"] >= 1_000  # the grid pays off only then
     by_protocol = {p: {"scores": [], "per_factor": []} for p in protocols}
 
+    # every protocol's parameters but the name (the point counts are shared)
+    params = {k: v for p in protocols.values() for k, v in p.items() if k != "protocol"}
+
     def score(representation, seed, codes=None, encode_grid=True):
-        for name, params in protocols.items():
-            out = kd.metrics.beta_vae_score(representation, ds, seed=seed, codes=codes,
-                                            encode_grid=encode_grid, verbose=verbose, **params)
+        # the same points under both classifiers: encoded once, a paired comparison
+        outs = kd.metrics.beta_vae_scores(representation, ds, protocols=tuple(protocols),
+                                          seed=seed, codes=codes, encode_grid=encode_grid,
+                                          verbose=verbose, **params)
+        for name, out in outs.items():
             by_protocol[name]["scores"].append(100.0 * out["eval_accuracy"])
             by_protocol[name]["per_factor"].append(
                 [np.nan if a is None else 100.0 * a for a in out["eval_accuracy_per_factor"]])

@@ -167,6 +167,40 @@ def test_dlib_default_is_unchanged(ds):
                                                 "batch_size": 64}
 
 
+# ----------------------------------------------------------------- both protocols at once
+
+
+def test_scores_of_both_protocols_equal_their_own_calls_on_shared_points(ds):
+    both = kd.metrics.beta_vae_scores(noisy, ds, seed=3, **SMALL)
+    assert list(both) == ["dlib", "higgins2017"]
+    for protocol, result in both.items():
+        assert result == beta_vae_score(noisy, ds, protocol=protocol, seed=3, **SMALL)
+    # a classifier parameter goes to the protocol that has it
+    slow = kd.metrics.beta_vae_scores(noisy, ds, seed=3, learning_rate=1e-3, max_epochs=2,
+                                      **SMALL)
+    assert slow["dlib"] == both["dlib"]
+    assert slow["higgins2017"] == beta_vae_score(noisy, ds, protocol="higgins2017", seed=3,
+                                                 learning_rate=1e-3, max_epochs=2, **SMALL)
+
+
+def test_scores_of_several_protocols_check_their_arguments_before_encoding(ds):
+    def never(x):
+        raise AssertionError("encoded before the arguments were checked")
+
+    with pytest.raises(ValueError, match="`protocols`.*at most once"):
+        kd.metrics.beta_vae_scores(never, ds, protocols=("dlib", "dlib"), **SMALL)
+    with pytest.raises(ValueError, match="`protocols`.*at least one"):
+        kd.metrics.beta_vae_scores(never, ds, protocols=(), **SMALL)
+    with pytest.raises(ValueError, match="`protocol` must be one of.*'nope'"):
+        kd.metrics.beta_vae_scores(never, ds, protocols=("dlib", "nope"), **SMALL)
+    with pytest.raises(ValueError, match="learning_rate.*protocol='dlib'"):
+        kd.metrics.beta_vae_scores(never, ds, protocols=("dlib",), learning_rate=0.1, **SMALL)
+    with pytest.raises(ValueError, match="`bogus`: not a classifier parameter"):
+        kd.metrics.beta_vae_scores(never, ds, bogus=1, **SMALL)
+    with pytest.raises(ValueError, match="max_epochs"):
+        kd.metrics.beta_vae_scores(never, ds, max_epochs=0, **SMALL)
+
+
 # ----------------------------------------------------------------- errors
 
 

@@ -42,6 +42,7 @@ from kerasdis.metrics.registry import names, register
 
 __getattr__, __dir__, _functions = _lazy.attach(__name__, {
     "beta_vae_score": ".beta_vae",
+    "beta_vae_scores": ".beta_vae",
     "dci": ".dci",
     "discrete_mig": ".discrete_mig",
     "sampled_discrete_mig": ".discrete_mig",

@@ -27,6 +27,7 @@ factor grid the images are encoded once (`encode_grid`) and looked up, which giv
 the same result as encoding the 2 x 64 x 15,000 = 1.9M images on the fly.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -238,22 +239,79 @@ def beta_vae_score(representation, ds, num_train=None, num_eval=None, batch_size
     Raises:
         ValueError: unknown `protocol`, a parameter of the other protocol, bad sizes.
     """
-    params = protocol_params(
-        protocol, num_train=num_train, num_eval=num_eval, batch_size=batch_size,
-        learning_rate=learning_rate, classifier_batch_size=classifier_batch_size,
-        max_epochs=max_epochs, tolerance=tolerance, patience=patience,
-        standardize=standardize)
-    num_train = check_positive_int("num_train", params["num_train"])
-    num_eval = check_positive_int("num_eval", params["num_eval"])
-    batch_size = check_positive_int("batch_size", params["batch_size"])
-    if protocol == "higgins2017":
-        for name in ("classifier_batch_size", "max_epochs", "patience"):
-            check_positive_int(name, params[name])
-        for name in ("learning_rate", "tolerance"):
-            value = params[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
+    return beta_vae_scores(
+        representation, ds, protocols=(protocol,), num_train=num_train, num_eval=num_eval,
+        batch_size=batch_size, seed=seed, codes=codes, encode_grid=encode_grid,
+        encode_batch_size=encode_batch_size, verbose=verbose, learning_rate=learning_rate,
+        standardize=standardize, classifier_batch_size=classifier_batch_size,
+        max_epochs=max_epochs, tolerance=tolerance, patience=patience)[protocol]
+
+
+def beta_vae_scores(representation, ds, protocols=PROTOCOLS, num_train=None, num_eval=None,
+                    batch_size=None, seed=0, codes=None, encode_grid=True,
+                    encode_batch_size=rep.DEFAULT_BATCH_SIZE, verbose=0, **classifier_params):
+    """The BetaVAE score under several protocols, on the same points.
+
+    The protocols share the feature and differ only in the classifier, so this draws
+    and encodes the `num_train + num_eval` points once and trains each protocol's
+    classifier on them: `beta_vae_scores(r, ds, ("dlib", "higgins2017"), seed=s)[p]`
+    equals `beta_vae_score(r, ds, protocol=p, seed=s)` for each `p`, for the encoding
+    cost of one call, and the difference between the protocols' scores is the
+    classifiers' alone (a paired comparison).
+
+    Args:
+        representation, ds, num_train, num_eval, batch_size, seed, codes, encode_grid,
+            encode_batch_size, verbose: as in `beta_vae_score`; the point counts and L
+            are shared by every protocol.
+        protocols: names of `PROTOCOLS`, each at most once. Defaults to both.
+        **classifier_params: the classifier parameters of `beta_vae_score`
+            (`learning_rate`, `standardize`, ...); each goes to the protocols that have
+            it and must belong to one of `protocols`.
+
+    Returns:
+        `{protocol: result}`, each result as `beta_vae_score` returns it.
+
+    Raises:
+        ValueError: an unknown or repeated protocol, a parameter none of the protocols
+            has, bad sizes or classifier parameters; before any encoding.
+    """
+    if isinstance(protocols, str):
+        protocols = (protocols,)
+    protocols = tuple(protocols)
+    for protocol in protocols:
+        _check_protocol(protocol)
+    if not protocols or len(set(protocols)) != len(protocols):
+        raise ValueError(f"`protocols` must name each of {PROTOCOLS} at most once (at least "
+                         f"one), got {protocols!r}.")
+    sizes = {"num_train": num_train, "num_eval": num_eval, "batch_size": batch_size}
+    known = set().union(*(PROTOCOL_DEFAULTS[p] for p in protocols))
+    unknown = sorted(k for k, v in classifier_params.items()
+                     if v is not None and k not in known - set(sizes))
+    if unknown:
+        if len(protocols) == 1:  # the single-protocol message of `protocol_params`
+            protocol_params(protocols[0], **{k: classifier_params[k] for k in unknown})
+        raise ValueError(
+            f"{', '.join(f'`{k}`' for k in unknown)}: not a classifier parameter of "
+            f"protocols {protocols!r} (their parameters: {', '.join(sorted(known - set(sizes)))}).")
+    params = {p: protocol_params(p, **sizes, **{k: v for k, v in classifier_params.items()
+                                                 if k in PROTOCOL_DEFAULTS[p]})
+              for p in protocols}
+    first = params[protocols[0]]
+    num_train = check_positive_int("num_train", first["num_train"])
+    num_eval = check_positive_int("num_eval", first["num_eval"])
+    batch_size = check_positive_int("batch_size", first["batch_size"])
+    for protocol, values in params.items():
+        if any(values[k] != first[k] for k in sizes):  # only if the defaults ever differ
+            raise ValueError(f"`protocols` {protocols!r} have different point counts; give "
+                             "`num_train`, `num_eval` and `batch_size`.")
+        if protocol == "higgins2017":
+            for name in ("classifier_batch_size", "max_epochs", "patience"):
+                check_positive_int(name, values[name])
+            for name in ("learning_rate", "tolerance"):
+                value = values[name]
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                        or not np.isfinite(value) or value <= 0:
+                    raise ValueError(f"`{name}` must be a positive number, got {value!r}.")
     rng = as_rng(seed)
     source = rep.CodeSource(
         representation, ds, codes=codes, encode_grid=encode_grid,
@@ -265,6 +323,18 @@ def beta_vae_score(representation, ds, num_train=None, num_eval=None, batch_size
     x_train, y_train = _features(source, num_train, batch_size, rng, noise_rng, progbar, 0)
     x_eval, y_eval = _features(source, num_eval, batch_size, rng, noise_rng, progbar, num_train)
     num_factors = len(source.sizes)
+    results = {}
+    for i, protocol in enumerate(protocols):
+        # each classifier sees the generator as a call of its own protocol would
+        # (the last one the generator itself, so a single protocol advances it as before)
+        state = rng if i == len(protocols) - 1 else copy.deepcopy(rng)
+        results[protocol] = _classify(x_train, y_train, x_eval, y_eval, num_factors,
+                                      protocol, params[protocol], state)
+    return results
+
+
+def _classify(x_train, y_train, x_eval, y_eval, num_factors, protocol, params, rng):
+    """The result of `beta_vae_score` for features already drawn."""
     if len(np.unique(y_train)) < 2:
         # Too few points to see two factors: a constant classifier.
         train_pred = np.full_like(y_train, y_train[0])

@@ -18,12 +18,14 @@ the one the labels would make, and the scatter plot whether a seed's UDR tracks 
 supervised scores (Spearman's ρ over all models and over the trials' medians).
 
     python benchmarks/udr_search.py --threads 1    # run or resume the search, then report
+    python benchmarks/udr_search.py --hours 2.5    # only the trials that end within 2.5 h
     python benchmarks/udr_search.py --report       # table and plot from the trials here
     python benchmarks/udr_search.py --quick        # tiny smoke test (results/quick/)
 
 The search lives in `benchmarks/results/udr_search/beta_vae/` (keras-tuner's trial
 files are committed, checkpoints are not); it resumes trial by trial across
-sessions (a trial interrupted mid-way is run again). A trial costs three trainings,
+sessions (a trial interrupted mid-way is run again; `--hours` starts only the trials
+that can end in time). A trial costs three trainings,
 about 50 CPU-minutes on this machine's class of CPU. Writes `udr_search.md` and
 `udr_search.png` (atomically).
 """
@@ -64,8 +66,9 @@ def directory(quick):
     return (RESULTS / "quick" if quick else RESULTS) / "udr_search"
 
 
-def run(settings, search_dir, threads=0):
-    """Runs (or resumes) the grid search; returns the `kd.tuning.SearchResult`."""
+def run(settings, search_dir, threads=0, hours=None):
+    """Runs (or resumes) the grid search; returns the `kd.tuning.SearchResult`. With
+    `hours`, a trial starts only if it is expected to end within them."""
     import tensorflow as tf
 
     if threads:
@@ -75,6 +78,7 @@ def run(settings, search_dir, threads=0):
 
     return tuning.search(
         "beta_vae", "dsprites", tuner="grid", objective="val_udr", max_trials=None,
+        time_limit=None if hours is None else 3600 * hours,
         directory=str(search_dir), project_name=PROJECT, seed=0, load_best_model=False,
         beta=settings["grid"], latent_dim=settings["latent_dim"],
         learning_rate=settings["learning_rate"], batch_size=settings["batch_size"],
@@ -218,16 +222,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny settings (results/quick/)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (0: TensorFlow's default)")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="start a trial only if it is expected to end within HOURS")
     parser.add_argument("--output", default=None, help="markdown file (default results/)")
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error(f"--threads must be >= 0, got {args.threads}")
+    if args.hours is not None and not args.hours > 0:
+        parser.error(f"--hours must be a positive number, got {args.hours}")
     settings = {**SETTINGS, **QUICK} if args.quick else SETTINGS
     search_dir = directory(args.quick)
     output = Path(args.output) if args.output else (
         search_dir.parent / DEFAULT_OUTPUT.name)
     if not args.report:
-        run(settings, search_dir, args.threads)
+        run(settings, search_dir, args.threads, args.hours)
     print(report(search_dir, settings, output, args.quick))
     print(f"wrote {output} and {output.with_suffix('.png')}")
     return 0

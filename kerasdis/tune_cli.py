@@ -112,6 +112,9 @@ def add_tune_parser(subparsers):
                         help="chief's port (or $KERASTUNER_ORACLE_PORT)")
     parser.add_argument("--tuner-id", default=None,
                         help="this process's id (chief: contains 'chief'; workers: unique)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="start a trial only if it is expected to end within SECONDS of "
+                             "the start; run the command again to resume (one process only)")
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--no-estimate", dest="estimate", action="store_false",
                         help="skip the short timing that estimates the search's length")
@@ -157,6 +160,7 @@ def search_kwargs_from_args(args):
         "tradeoff_metric": args.tradeoff_metric, "tradeoff_penalty": args.tradeoff_penalty,
         "seeds_per_trial": args.seeds_per_trial,
         "udr_options": _json_option(args.udr_options, "--udr-options"),
+        "time_limit": args.time_limit,
     }
     beta = _number_space(float)(args.beta, "--beta")
     if beta is not None:
@@ -220,7 +224,9 @@ def cmd_tune(args):
         print(f"worker done; the chief writes the results to {result.project_dir}")
         return 0
     completed = sum(r["status"] == "COMPLETED" for r in result.table)
-    print(f"{len(result.table)} trials ({completed} completed) in {result.project_dir}")
+    print(f"{len(result.table)} trials ({completed} completed) in {result.project_dir}"
+          + ("; stopped at --time-limit, run the same command to resume"
+             if result.time_limit_reached else ""))
     if result.best_trial_id is not None:
         best = next(r for r in result.table if r["trial_id"] == result.best_trial_id)
         print(f"best trial {result.best_trial_id}: {args.objective} = {best.get(args.objective)}; "

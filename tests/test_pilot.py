@@ -59,6 +59,19 @@ def test_command_line_refuses_bad_arguments(pilot, capsys):
     with pytest.raises(SystemExit):
         pilot.main([])
     assert "OBJECTIVE" in capsys.readouterr().err
+    for hours in ("0", "-1"):
+        with pytest.raises(SystemExit):
+            pilot.main(["vae", "--hours", hours])
+        assert "--hours" in capsys.readouterr().err
+
+
+def test_hours_start_no_trial_that_would_not_end_in_time(pilot, monkeypatch, capsys):
+    from kerasdis.tuning import oracles
+
+    monkeypatch.setattr(oracles._RecordingTuner, "expected_trial_seconds", lambda tuner: 7200.0)
+    pilot.run("vae", threads=0, hours=1.0)  # a trial of 2 h does not fit in 1 h
+    assert pilot.trial_rows() == []
+    assert "stopped at --hours" in capsys.readouterr().out
 
 
 def test_report_says_when_the_mlp_stage_was_still_learning(pilot):

@@ -22,6 +22,7 @@ import pytest
 import kerasdis as kd
 from kerasdis import tuning
 from kerasdis import cli, tune_cli
+from kerasdis.tuning import oracles
 
 # dSprites (conv model, the processes' searches): sample-based protocols, no grid encoding.
 CHEAP = {"discrete_mig": {"num_train": 500}, "mig": {"subsample": 1000, "num_samples": 1000}}
@@ -203,6 +204,43 @@ def test_objectives():
         assert objective.direction == ("min" if name == "val_unsupervised" else "max")
 
 
+def test_time_limit_stops_between_trials_and_the_next_call_resumes(small, tmp_path,
+                                                                     monkeypatch):
+    """A trial starts only if its expected duration fits in what is left of the limit;
+    the search stops between two trials and resumes where it stopped."""
+    args = {**TINY, "model": "beta_vae", "dataset": small, "tuner": "grid", "max_trials": None,
+            "beta": [1.0, 4.0], "latent_dim": [3], "learning_rate": [1e-3],
+            "metrics": ("discrete_mig",), "directory": str(tmp_path), "project_name": "p"}
+    expected = []
+
+    def fake_expected(tuner):
+        # the real median of the completed trials, seen as 100 s once there is one
+        completed = len(check_completed(tuner.project_dir))
+        expected.append(completed)
+        return 100.0 if completed else 0.0
+
+    def check_completed(project_dir):
+        return [d for d in trial_dirs(project_dir)
+                if os.path.exists(os.path.join(project_dir, d, tuning.TRIAL_FILE))]
+
+    with monkeypatch.context() as m:
+        m.setattr(oracles._RecordingTuner, "expected_trial_seconds", fake_expected)
+        first = tuning.search(time_limit=60, **args)
+    assert first.time_limit_reached
+    assert [r["status"] for r in first.table] == ["COMPLETED"]  # the second would not fit
+    assert expected == [0, 1]
+    assert os.path.exists(os.path.join(first.project_dir, "results.json"))
+
+    second = tuning.search(**args)  # no limit: runs the trial left, not the first again
+    assert not second.time_limit_reached
+    check_results(second, 2, "val_discrete_mig")
+    assert sorted(r["beta"] for r in second.table) == [1.0, 4.0]
+    assert [e["trial_id"] for e in runs(second.project_dir) if e["event"] == "start"] == \
+        [r["trial_id"] for r in second.table]
+    walls = [r["wall_time_seconds"] for r in second.table]
+    assert second.tuner.expected_trial_seconds() == pytest.approx(np.median(walls))
+
+
 # ----------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs,match", [
     (dict(objective="val_accuracy"), "objective"),
@@ -225,6 +263,11 @@ def test_objectives():
     (dict(role="observer"), "role"),
     (dict(role="worker", oracle_port=None), "oracle_port"),
     (dict(role="worker", oracle_port=8000, tuner_id="chief-1"), "contain 'chief'"),
+    (dict(time_limit=0), "time_limit"),
+    (dict(time_limit=-5.0), "time_limit"),
+    (dict(time_limit=True), "time_limit"),
+    (dict(time_limit="1h"), "time_limit"),
+    (dict(role="chief", oracle_port=8000, time_limit=60), "single-process"),
 ])
 @pytest.mark.bad_input
 def test_bad_input_fails_before_any_trial(small, tmp_path, kwargs, match):
@@ -326,7 +369,8 @@ def test_cli_arguments_map_to_search(tmp_path):
         "tune", "--model", "factor_vae", "--beta", "10", "50", "--latent-dim", "4,6,10",
         "--lr", "3e-4", "--objective", "val_mig", "--metric-options", '{"mig": {"subsample": 100}}',
         "--tuner", "hyperband", "--max-trials", "0", "--out", str(tmp_path / "a" / "b"),
-        "--role", "worker", "--oracle-port", "9000", "--tuner-id", "w1"])
+        "--role", "worker", "--oracle-port", "9000", "--tuner-id", "w1",
+        "--time-limit", "5400"])
     assert args.func is tune_cli.cmd_tune
     kwargs = tune_cli.search_kwargs_from_args(args)
     assert kwargs["beta"] == (10.0, 50.0) and kwargs["latent_dim"] == [4, 6, 10]
@@ -334,6 +378,7 @@ def test_cli_arguments_map_to_search(tmp_path):
     assert kwargs["directory"] == str(tmp_path / "a") and kwargs["project_name"] == "b"
     assert kwargs["metric_options"] == {"mig": {"subsample": 100}}
     assert (kwargs["role"], kwargs["oracle_port"], kwargs["tuner_id"]) == ("worker", 9000, "w1")
+    assert kwargs["time_limit"] == 5400.0
 
 
 # ------------------------------------------------------ processes: resume, distributed

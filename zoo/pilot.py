@@ -5,12 +5,13 @@ CPU-hours) only with a recipe that short trials have short-listed. This command 
 those trials as keras-tuner grid searches and writes what they measured:
 
     python zoo/pilot.py beta_tcvae --threads 1     # run (or resume) that objective's pilot
+    python zoo/pilot.py beta_vae --hours 2.5       # only the trials that end within 2.5 h
     python zoo/pilot.py --report                   # zoo/pilots/README.md and the plots
     python zoo/pilot.py --recipe ada_gvae          # the zoo recipe the pilot chose
 
 Each objective's pilot has three stages, run in order; each stage is one grid search
 per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
-stopped (a trial interrupted mid-way is run again):
+stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
 
 1. `weight`: the objective's weight over the published sweep (β-VAE β ∈ {2, 4, 8, 16};
    β-TCVAE β ∈ {2, 4, 6, 10}, MSS; FactorVAE γ ∈ {10, 30, 50, 100}; the VAE has no
@@ -131,7 +132,11 @@ def plan(objective):
     return searches
 
 
-def run(objective, threads, stages=None):
+def run(objective, threads, stages=None, hours=None):
+    """Runs (or resumes) `objective`'s pilot; with `hours`, starts a trial only if it is
+    expected to end within them (`kd.tuning.search(time_limit=...)`), then stops."""
+    import time
+
     import tensorflow as tf
 
     if threads:
@@ -141,6 +146,7 @@ def run(objective, threads, stages=None):
 
     target = TARGET[objective]
     metrics = tuple(dict.fromkeys((target, "discrete_mig")))
+    deadline = None if hours is None else time.time() + 3600 * hours
     finished = set()
     while True:  # a finished stage 1 adds stages 2 and 3 to the plan
         pending = [s for s in plan(objective)
@@ -152,6 +158,10 @@ def run(objective, threads, stages=None):
         finished.add((search["stage"], search["arm"]))
         steps = IMAGES_PER_TRIAL // search["batch_size"]
         name = f"{search['stage']}-{search['arm']}"
+        left = None if deadline is None else deadline - time.time()
+        if left is not None and left <= 0:
+            print(f"[pilot] {objective}: --hours used up before {name}", flush=True)
+            return
         print(f"[pilot] {objective} {name}: beta {search['beta']}, "
               f"learning rate {search['learning_rate']}, {steps} steps", flush=True)
         result = tuning.search(
@@ -162,7 +172,12 @@ def run(objective, threads, stages=None):
             architecture=search["architecture"], steps_per_epoch=steps // EVALUATIONS,
             epochs=EVALUATIONS, metrics=metrics,
             metric_options={m: PILOT_METRICS[m] for m in metrics},
-            model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None)
+            model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None,
+            time_limit=left)
+        if result.time_limit_reached:
+            print(f"[pilot] {objective} {name}: stopped at --hours; run again to resume",
+                  flush=True)
+            return
         print(f"[pilot] {objective} {name}: {len(result.table)} trials, best "
               f"{result.best_hyperparameters}", flush=True)
 
@@ -359,6 +374,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (0: TensorFlow's default); two pilots with "
                              "one thread each use two cores about as well as one with two")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="start a trial only if it is expected to end within HOURS, "
+                             "then stop (a trial cut off mid-way would be run again)")
     parser.add_argument("--recipe", metavar="OBJECTIVE", choices=sorted(WEIGHTS),
                         help="print the zoo recipe of OBJECTIVE's best trial (JSON)")
     parser.add_argument("--report", action="store_true",
@@ -366,10 +384,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.threads < 0:
         parser.error(f"--threads must be >= 0, got {args.threads}")
+    if args.hours is not None and not args.hours > 0:
+        parser.error(f"--hours must be a positive number, got {args.hours}")
     if not args.objective and not args.report and not args.recipe:
         parser.error("give an OBJECTIVE to run, --recipe OBJECTIVE or --report")
     if args.objective:
-        run(args.objective, args.threads, args.stage)
+        run(args.objective, args.threads, args.stage, args.hours)
     if args.report:
         print(write_report(trial_rows()))
     if args.recipe:

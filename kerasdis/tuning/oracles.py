@@ -29,17 +29,20 @@ fails a test naming the attribute instead of a search resuming wrongly:
   20 s and never stops its server.
 """
 
+import glob
 import importlib
 import inspect
 import json
 import os
 import socket
+import statistics
 import time
 
 import keras
 import keras_tuner
 
 from kerasdis.io import write_json
+from kerasdis.tuning.hypermodel import estimate_trial_seconds
 
 TRIAL_FILE = "kerasdis_trial.json"
 RUNS_FILE = "runs.jsonl"
@@ -162,8 +165,17 @@ def _append_line(path, record):
         os.close(fd)
 
 
+class TimeLimitReached(Exception):
+    """Raised by a tuner with a `deadline` instead of starting a trial that would end
+    after it; the search stops between two trials, with nothing lost."""
+
+
 class _RecordingTuner:
-    """Tuner mixin: records each trial's wall time and logs; resumes from `oracle.json`."""
+    """Tuner mixin: records each trial's wall time and logs; resumes from `oracle.json`;
+    with a `deadline` (a `time.time()` value), starts a trial only if it is expected to
+    end before it (`expected_trial_seconds`)."""
+
+    deadline = None
 
     def __init__(self, oracle, hypermodel, directory, project_name, overwrite=False, **kwargs):
         tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
@@ -177,6 +189,29 @@ class _RecordingTuner:
         if not overwrite and not had_tuner_file and current_role() != "worker" \
                 and os.path.exists(oracle_file):
             self.oracle.reload()
+
+    def expected_trial_seconds(self):
+        """The median wall time of the search's completed trials (their `TRIAL_FILE`);
+        before the first one, `estimate_trial_seconds(hypermodel)` (timed once)."""
+        walls = []
+        for path in glob.glob(os.path.join(self.project_dir, "trial_*", TRIAL_FILE)):
+            with open(path) as f:
+                walls.append(json.load(f)["wall_time_seconds"])
+        if walls:
+            return statistics.median(walls)
+        if getattr(self, "_estimated_seconds", None) is None:
+            self._estimated_seconds = estimate_trial_seconds(self.hypermodel)["seconds"]
+        return self._estimated_seconds
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self.deadline is None:
+            return
+        expected, left = self.expected_trial_seconds(), self.deadline - time.time()
+        if expected > left:
+            raise TimeLimitReached(
+                f"the next trial would take about {expected / 60:.0f} min and "
+                f"{max(left, 0) / 60:.0f} min are left")
 
     def search(self, *fit_args, **fit_kwargs):
         if current_role() != "chief":

@@ -140,10 +140,12 @@ class SearchResult:
         paths: dict of the written files (`results.csv`, `results.json`,
             `tradeoff.png`; empty on a worker).
         tuner: the keras-tuner `Tuner`.
+        time_limit_reached: bool. The search stopped at `search(time_limit=...)` before
+            its last trial; calling `search` again resumes it.
     """
 
     def __init__(self, best_model, table, best_hyperparameters, best_trial_id, project_dir,
-                 paths, tuner):
+                 paths, tuner, time_limit_reached=False):
         self.best_model = best_model
         self.table = table
         self.best_hyperparameters = best_hyperparameters
@@ -151,6 +153,7 @@ class SearchResult:
         self.project_dir = project_dir
         self.paths = paths
         self.tuner = tuner
+        self.time_limit_reached = time_limit_reached
 
     def __iter__(self):
         return iter((self.best_model, self.table))

@@ -8,14 +8,16 @@ distributed role, runs the trials and writes the results (`kerasdis.tuning.resul
 
 import contextlib
 import json
+import numbers
 import os
 import socket
+import time
 
 from kerasdis.io import write_json
 from kerasdis.metrics.registry import MULTI_MODEL_METRICS
 from kerasdis.tuning.hypermodel import (OBJECTIVES, DisentanglementHyperModel, _check_positive_int,
                                         objective_metric)
-from kerasdis.tuning.oracles import ORACLES, TUNER_CLASSES, current_role
+from kerasdis.tuning.oracles import ORACLES, TUNER_CLASSES, TimeLimitReached, current_role
 from kerasdis.tuning.results import SearchResult, plot_tradeoff, results_table, write_results
 
 TUNERS = ("random", "bayesian", "hyperband", "grid")
@@ -109,7 +111,7 @@ def _distributed_env(role, oracle_ip, oracle_port, tuner_id):
 def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_discrete_mig",
            max_trials=10, directory="tuning", project_name=None, overwrite=False, seed=0,
            tuner_options=None, verbose=0, role=None, oracle_ip=None, oracle_port=None,
-           tuner_id=None, load_best_model=True, **hypermodel_kwargs):
+           tuner_id=None, load_best_model=True, time_limit=None, **hypermodel_kwargs):
     """Searches β, latent size and learning rate of a kerasdis objective.
 
     Args:
@@ -141,6 +143,13 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
         load_best_model: bool. Reload the best trial's checkpoint into
             `result.best_model`. False leaves it None, so a search whose checkpoints
             were not kept (only its trial files) still reports. Defaults to `True`.
+        time_limit: float or None. Seconds this call may run (a job's time limit). A
+            trial starts only if it is expected to end within them: the median wall
+            time of the search's completed trials, or before the first one
+            `estimate_trial_seconds`. The search then stops between two trials, writes
+            its results as usual (`result.time_limit_reached` is True) and the next
+            call resumes it. Single-process searches only (`role=None`). Defaults to
+            None (no limit).
         **hypermodel_kwargs: for `DisentanglementHyperModel` (`beta`, `latent_dim`,
             `learning_rate`, `steps_per_epoch`, `epochs`, `batch_size`, `metrics`,
             `metric_options`, `beta_annealing_steps`, `seeds_per_trial`,
@@ -179,6 +188,15 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
     _check_seeds_tuner(tuner, seeds_per_trial)
     if role is not None and role not in ROLES:
         raise ValueError(f"`role` must be one of {ROLES} or None, got {role!r}.")
+    if time_limit is not None:
+        if isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real) \
+                or not time_limit > 0:
+            raise ValueError(f"`time_limit` must be a positive number of seconds or None, "
+                             f"got {time_limit!r}.")
+        if role is not None:
+            raise ValueError(f"`time_limit` works in a single-process search only (a worker "
+                             f"leaving early would keep the chief waiting), got role={role!r}.")
+        deadline = time.time() + time_limit
     hypermodel = search_hypermodel(model, dataset, objective, seed=seed, **hypermodel_kwargs)
     project_name = project_name or f"{model}-{tuner}"
     settings = {"tuner": tuner, "objective": objective, "seed": seed,
@@ -205,10 +223,18 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
                         seed=seed, **dict(tuner_options or {}))
         if overwrite or not os.path.exists(settings_path):
             write_json(settings_path, settings)
-        kt.search(verbose=verbose)
+        time_limit_reached = False
+        if time_limit is not None:
+            kt.deadline = deadline
+        try:
+            kt.search(verbose=verbose)
+        except TimeLimitReached as stop:
+            time_limit_reached = True
+            print(f"[kerasdis.tuning] time limit reached: {stop}; the next call resumes the "
+                  "search", flush=True)
         table = results_table(project_dir)
         if current == "worker":
-            return SearchResult(None, table, None, None, project_dir, {}, kt)
+            return SearchResult(None, table, None, None, project_dir, {}, kt, time_limit_reached)
 
         for row in table:
             row.setdefault("model", model)
@@ -228,7 +254,8 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
         plot = plot_tradeoff(project_dir, table, objective, hypermodel.metrics)
         if plot:
             paths["tradeoff.png"] = plot
-        return SearchResult(best_model, table, best_hps, best_id, project_dir, paths, kt)
+        return SearchResult(best_model, table, best_hps, best_id, project_dir, paths, kt,
+                            time_limit_reached)
 
 
 def load_trial_model(project_dir, trial_id, dataset=None):

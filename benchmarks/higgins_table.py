@@ -75,7 +75,7 @@ TRAINED = tuple(ZOO_NAMES)
 PROTOCOLS = ("dlib", "higgins2017")
 HIGGINS_LEARNING_RATE = 1e-2  # the paper's Adagrad learning rate (2D shapes networks)
 # The paper's models: its fully connected networks and optimiser, trained to the plateau
-# of the BetaVAE score (kerasdis.zoo_runs: best score up by < 0.01 over 640,000 images)
+# of the BetaVAE score (kerasdis.zoo_runs: best score up by < 0.01 over 10,000 steps)
 # or 300,000 steps. Batch 64: the batch size used across kerasdis and disentanglement_lib
 # (the paper's is not stated in what we could read).
 PAPER_RECIPE = {"dataset": "dsprites", "optimizer": "adagrad",

@@ -8,7 +8,8 @@ them with the training terms to `curve.csv` in the run directory
 (`kd.callbacks.LearningCurve`), and stops at the plateau of the target metric:
 
     the best score improved by less than `PLATEAU_MIN_DELTA` (0.01) over the last
-    `CURVE_IMAGES` images (10,000 steps at batch 64), i.e. between two evaluations,
+    `PLATEAU_MIN_STEPS` (10,000) optimizer steps, rounded up to whole evaluations
+    (at batch 64: between two evaluations, 640,000 images),
 
 or at the recipe's `steps` (the zoo's recipes say 300,000), whichever comes first.
 A run that has reached its plateau is finished: training it again does nothing.
@@ -37,6 +38,9 @@ CURVE_OPTIONS = {
 }
 CURVE_IMAGES = 640_000  # training images between two evaluations
 PLATEAU_MIN_DELTA = 0.01
+# The plateau window in optimizer steps, at least: at batch 2,048 one evaluation
+# interval (640,000 images) is 312 updates, too few to tell a plateau from a slow start.
+PLATEAU_MIN_STEPS = 10_000
 CURVE_SEED = 0  # seed of the curve's metric protocols
 
 
@@ -56,8 +60,10 @@ def evaluation_epochs(recipe):
 
 def plateau_rule(recipe, metric=None):
     """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata);
-    `metric` overrides the entry's target metric."""
-    _, window = evaluation_epochs(recipe)
+    `metric` overrides the entry's target metric. The window is the smallest whole
+    number of evaluation intervals that spans `PLATEAU_MIN_STEPS` steps."""
+    _, every = evaluation_epochs(recipe)
+    window = every * -(-PLATEAU_MIN_STEPS // every)
     metric = metric or target_metric(recipe)
     return {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
             "protocol": CURVE_OPTIONS.get(metric, {}),

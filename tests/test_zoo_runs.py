@@ -61,6 +61,7 @@ def test_learning_curve_rejects_bad_arguments(tmp_path):
 def small_curve(monkeypatch):
     """Evaluations every 4 steps (2 checkpoints) on small protocols."""
     monkeypatch.setattr(zoo_runs, "CURVE_IMAGES", 4 * TINY["batch_size"])
+    monkeypatch.setattr(zoo_runs, "PLATEAU_MIN_STEPS", 1)
     monkeypatch.setattr(zoo_runs, "CURVE_OPTIONS", {"beta_vae": {"num_train": 40, "num_eval": 20},
                                                     "discrete_mig": {"num_train": 500}})
 
@@ -69,7 +70,13 @@ def test_plateau_rule_of_a_zoo_recipe():
     full = {**TINY, "steps": 300_000, "batch_size": 64, "checkpoint_every": 2_000}
     rule = zoo_runs.plateau_rule(full)
     assert rule["metric"] == "beta_vae" and rule["window_steps"] == 10_000
-    assert zoo_runs.plateau_rule({**full, "batch_size": 256})["window_steps"] == 2_000 * 1
+    # larger batches are evaluated every 640,000 images still, but the window spans at
+    # least 10,000 updates (whole evaluation intervals)
+    assert zoo_runs.evaluation_epochs({**full, "batch_size": 256}) == (1, 2_000)
+    assert zoo_runs.plateau_rule({**full, "batch_size": 256})["window_steps"] == 10_000
+    chen = {**full, "batch_size": 2_048, "steps": 18_000, "checkpoint_every": 300}
+    assert zoo_runs.evaluation_epochs(chen) == (1, 300)
+    assert zoo_runs.plateau_rule(chen)["window_steps"] == 10_200
     assert zoo_runs.plateau_rule({**full, "model": "beta_tcvae"})["metric"] == "mig"
 
 

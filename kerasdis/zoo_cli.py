@@ -37,6 +37,10 @@ def add_parser(subparsers):
                        help="training seed (default: the recipe's)")
     train.add_argument("--out", default=None,
                        help="run directory (default zoo_runs/NAME/seed_SEED)")
+    train.add_argument("--recipe", default=None, metavar="FILE",
+                       help="train this recipe (JSON) instead of the entry's own, e.g. a "
+                            "candidate of the pilot (`python zoo/pilot.py --recipe ...`); "
+                            "it must train the entry's model")
     train.add_argument("--steps", type=int, default=None,
                        help="override the recipe's steps (the cap of the run)")
     train.add_argument("--no-plateau", dest="plateau", action="store_false",
@@ -98,10 +102,26 @@ def recipe_of(name):
     return recipe
 
 
+def _candidate_recipe(path, name, model):
+    """The recipe in the JSON file `path`, checked to train `model` (entry `name`'s)."""
+    try:
+        with open(path) as f:
+            recipe = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--recipe {path!r}: cannot read a JSON recipe ({error}).") from None
+    if not isinstance(recipe, dict) or recipe.get("model") != model:
+        found = recipe.get("model") if isinstance(recipe, dict) else type(recipe).__name__
+        raise ValueError(f"--recipe {path!r} trains {found!r}, but zoo entry {name!r} is a "
+                         f"{model!r}; pass a recipe of that model.")
+    return recipe
+
+
 def cmd_train(args):
     from kerasdis import zoo_runs
 
     recipe = recipe_of(args.name)
+    if args.recipe is not None:
+        recipe = _candidate_recipe(args.recipe, args.name, recipe["model"])
     for key, value in (("steps", args.steps), ("seed", args.seed)):
         if value is not None:
             recipe = {**recipe, key: value}

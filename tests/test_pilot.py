@@ -76,12 +76,34 @@ def test_hours_start_no_trial_that_would_not_end_in_time(pilot, monkeypatch, cap
 
 def test_report_says_when_the_mlp_stage_was_still_learning(pilot):
     def row(search, curve):
-        return {"search": search, "weight": 6.0, "batch_size": 2048, "steps": 500,
-                "reconstruction_curve": curve}
+        return {"objective": "beta_tcvae", "search": search, "weight": 6.0, "batch_size": 2048,
+                "steps": 500, "reconstruction_curve": curve}
 
     still = pilot.mlp_caveat([row("mlp-mlp-b2048", [300.0, 130.0, 100.0]),
                               row("weight-conv-b64", [90.0, 60.0])])
     assert "makes 500 updates" in still[-1] and "weight 6: 130 → 100" in still[-1]
+    assert "--recipe beta_tcvae --stage mlp" in still[-1]
     # flat over the last quarter (within 10%), or no MLP trial: nothing to say
     assert pilot.mlp_caveat([row("mlp-mlp-b2048", [130.0, 125.0])]) == []
     assert pilot.mlp_caveat([row("weight-conv-b64", [300.0, 100.0])]) == []
+
+
+def test_chosen_recipe_of_the_mlp_stage_trains_chen_et_als_fifty_epochs(pilot, monkeypatch):
+    searches = [dict(stage="weight", arm="conv-b64", architecture="conv", batch_size=64,
+                     model_args={}),
+                dict(stage="mlp", arm="mlp-b2048", architecture="mlp", batch_size=2048,
+                     model_args={})]
+    trials = {"weight-conv-b64": [{"score": 0.12, "beta": 6.0, "learning_rate": 1e-4}],
+              "mlp-mlp-b2048": [{"score": 0.07, "beta": 6.0, "learning_rate": 1e-3},
+                                {"score": 0.05, "beta": 2.0, "learning_rate": 1e-3}]}
+    monkeypatch.setattr(pilot, "finished", lambda objective: True)
+    monkeypatch.setattr(pilot, "plan", lambda objective: searches)
+    monkeypatch.setattr(pilot, "completed_trials", lambda path: trials[os.path.basename(path)])
+    best = pilot.chosen_recipe("beta_tcvae")
+    assert best["model_args"]["architecture"] == "conv" and best["steps"] == 300_000
+    assert best["learning_rate"] == 1e-4 and best["checkpoint_every"] == 2_000
+    mlp = pilot.chosen_recipe("beta_tcvae", stages=["mlp"])
+    assert mlp["model_args"] == {"estimator": "mss", "latent_dim": 10, "architecture": "mlp",
+                                 "beta": 6.0}
+    assert (mlp["batch_size"], mlp["learning_rate"]) == (2048, 1e-3)
+    assert mlp["checkpoint_every"] == 360 and mlp["steps"] == 50 * 360  # 50 epochs of 737,280

@@ -162,6 +162,36 @@ def test_zoo_commands_pass_the_data_directory_to_the_dataset(tmp_path, monkeypat
                     "publish": {"data_dir": data, "image_path": "scream.jpg"}}
 
 
+def test_zoo_train_takes_a_candidate_recipe_of_the_entrys_model(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def fake_train(recipe, out, **kwargs):
+        seen.append(recipe)
+        return {"plateau": None, "trained": True, "steps": 0, "wall_time_seconds": 0.0}
+
+    monkeypatch.setattr(zoo_runs, "train_entry", fake_train)
+    candidate = {**TINY, "model": "beta_tcvae", "batch_size": 2048, "steps": 18_000,
+                 "model_args": {"architecture": "mlp", "beta": 6.0}}
+    path = tmp_path / "candidate.json"
+    path.write_text(json.dumps(candidate))
+    assert cli.main(["zoo", "train", "beta_tcvae_dsprites", "--recipe", str(path), "--seed", "2",
+                     "--out", str(tmp_path / "run")]) == 0
+    assert seen == [{**candidate, "seed": 2}]
+    # a recipe of another model, or no JSON recipe at all, is refused before training
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**candidate, "model": "vae"}))
+    assert cli.main(["zoo", "train", "beta_tcvae_dsprites", "--recipe", str(wrong),
+                     "--out", str(tmp_path / "r2")]) != 0
+    assert "'vae'" in capsys.readouterr().err
+    for bad in (tmp_path / "missing.json", tmp_path / "candidate.txt"):
+        if bad.suffix == ".txt":
+            bad.write_text("not json")
+        assert cli.main(["zoo", "train", "beta_tcvae_dsprites", "--recipe", str(bad),
+                         "--out", str(tmp_path / "r3")]) != 0
+        assert "--recipe" in capsys.readouterr().err
+    assert len(seen) == 1
+
+
 # --- publishing the seeds -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ those trials as keras-tuner grid searches and writes what they measured:
     python zoo/pilot.py beta_vae --hours 2.5       # only the trials that end within 2.5 h
     python zoo/pilot.py --report                   # zoo/pilots/README.md and the plots
     python zoo/pilot.py --recipe ada_gvae          # the zoo recipe the pilot chose
+    python zoo/pilot.py --recipe beta_tcvae --stage mlp   # the best of stage 3 only
 
 Each objective's pilot has three stages, run in order; each stage is one grid search
 per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
@@ -185,6 +186,10 @@ def run(objective, threads, stages=None, hours=None):
 # ------------------------------------------------------------------------- choice
 ZOO_STEPS = 300_000  # the cap of a zoo run; it ends earlier at its plateau
 ZOO_CHECKPOINT_EVERY = 2_000
+# Chen et al.'s MLP recipe trains 50 epochs of dSprites (their code's default), not the
+# conv networks' 300,000 steps of batch 64: at batch 2,048 that is 18,000 steps.
+MLP_EPOCHS = 50
+DSPRITES_IMAGES = 737_280
 
 
 def finished(objective):
@@ -196,15 +201,18 @@ def finished(objective):
     return stage_one_ranking(objective) is not None
 
 
-def chosen_recipe(objective):
+def chosen_recipe(objective, stages=None):
     """The zoo recipe of the pilot's best trial (by the tuner's score, the entry's target
-    metric), at the zoo's length; None until every stage has finished."""
+    metric), or of the best trial of `stages` only, at the zoo's length (the MLP arm:
+    `MLP_EPOCHS` epochs, checkpointed every epoch); None until every stage has finished."""
     if not finished(objective):
         return None
     from kerasdis import models
 
     best = None
     for search in plan(objective):
+        if stages and search["stage"] not in stages:
+            continue
         for row in completed_trials(project_dir(objective, search["stage"], search["arm"])):
             if best is None or row["score"] > best[0]["score"]:
                 best = (row, search)
@@ -214,10 +222,14 @@ def chosen_recipe(objective):
                   "architecture": search["architecture"]}
     if weight and row.get("beta") is not None:
         model_args[weight] = float(row["beta"])
+    steps, every = ZOO_STEPS, ZOO_CHECKPOINT_EVERY
+    if search["arm"] == MLP_ARM[0]:
+        every = -(-DSPRITES_IMAGES // search["batch_size"])  # one epoch
+        steps = MLP_EPOCHS * every
     return {"model": objective, "model_args": model_args, "dataset": "dsprites",
-            "steps": ZOO_STEPS, "batch_size": search["batch_size"],
+            "steps": steps, "batch_size": search["batch_size"],
             "learning_rate": float(row["learning_rate"]), "seed": 0,
-            "checkpoint_every": ZOO_CHECKPOINT_EVERY, "beta_annealing_steps": 0}
+            "checkpoint_every": every, "beta_annealing_steps": 0}
 
 
 # ------------------------------------------------------------------------- report
@@ -283,7 +295,10 @@ def mlp_caveat(rows):
     return ["", f"Stage 3 is not a ranking: at {IMAGES_PER_TRIAL:,} images the batch-"
             f"{learning[0]['batch_size']:,} MLP makes {learning[0]['steps']:,} updates, and its "
             f"reconstruction (nats per image) was still falling fast over the last quarter "
-            f"({cells}). Its score says it had not finished learning, not that it is worse."]
+            f"({cells}). Its score says it had not finished learning, not that it is worse. "
+            f"Its best trial at the paper's length ({MLP_EPOCHS} epochs): `python zoo/pilot.py "
+            f"--recipe {learning[0]['objective']} --stage mlp`, trained as a zoo run beside "
+            f"the conv recipe (`kerasdis zoo train NAME --recipe FILE`)."]
 
 
 def write_report(rows):
@@ -370,7 +385,8 @@ def main(argv=None):
     parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
                         help="run (or resume) this objective's pilot")
     parser.add_argument("--stage", action="append", choices=("weight", "learning_rate", "mlp"),
-                        help="run only these stages (repeatable)")
+                        help="run only these stages, or with --recipe choose among their "
+                             "trials only (repeatable)")
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (0: TensorFlow's default); two pilots with "
                              "one thread each use two cores about as well as one with two")
@@ -393,7 +409,7 @@ def main(argv=None):
     if args.report:
         print(write_report(trial_rows()))
     if args.recipe:
-        recipe = chosen_recipe(args.recipe)
+        recipe = chosen_recipe(args.recipe, args.stage)
         if recipe is None:
             print(f"{args.recipe}'s pilot has not finished; no recipe chosen yet.",
                   file=sys.stderr)

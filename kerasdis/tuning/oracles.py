@@ -210,8 +210,8 @@ class _RecordingTuner:
         expected, left = self.expected_trial_seconds(), self.deadline - time.time()
         if expected > left:
             raise TimeLimitReached(
-                f"the next trial would take about {expected / 60:.0f} min and "
-                f"{max(left, 0) / 60:.0f} min are left")
+                f"the next trial would take about {expected / 60:.1f} min and "
+                f"{max(left, 0) / 60:.1f} min are left")
 
     def search(self, *fit_args, **fit_kwargs):
         if current_role() != "chief":

@@ -231,6 +231,15 @@ def test_time_limit_stops_between_trials_and_the_next_call_resumes(small, tmp_pa
     assert expected == [0, 1]
     assert os.path.exists(os.path.join(first.project_dir, "results.json"))
 
+    # a distributed role, also one set by keras-tuner's environment, is refused
+    for name, value in (("KERASTUNER_TUNER_ID", "worker-1"), ("KERASTUNER_ORACLE_IP", "127.0.0.1"),
+                        ("KERASTUNER_ORACLE_PORT", "8000")):
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="single-process"):
+        tuning.search(time_limit=60, **args)
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name)
+
     second = tuning.search(**args)  # no limit: runs the trial left, not the first again
     assert not second.time_limit_reached
     check_results(second, 2, "val_discrete_mig")

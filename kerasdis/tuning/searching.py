@@ -193,9 +193,10 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
                 or not time_limit > 0:
             raise ValueError(f"`time_limit` must be a positive number of seconds or None, "
                              f"got {time_limit!r}.")
-        if role is not None:
+        if role is not None or current_role() is not None:
             raise ValueError(f"`time_limit` works in a single-process search only (a worker "
-                             f"leaving early would keep the chief waiting), got role={role!r}.")
+                             f"leaving early would keep the chief waiting), got role="
+                             f"{role or current_role()!r} (from `role` or KERASTUNER_*).")
         deadline = time.time() + time_limit
     hypermodel = search_hypermodel(model, dataset, objective, seed=seed, **hypermodel_kwargs)
     project_name = project_name or f"{model}-{tuner}"

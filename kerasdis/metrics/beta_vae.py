@@ -127,16 +127,18 @@ def train_softmax_adagrad(x, y, num_classes, rng, learning_rate=1e-2, batch_size
     `batch_size` points (one epoch = one pass). The weights start as Keras' `Dense`
     layer does (Glorot uniform kernel, zero bias). "Until convergence": training stops
     after `patience` consecutive epochs that lower the full training loss by less than
-    `tolerance` (relative), or after `max_epochs`. Deterministic given `rng`.
+    `tolerance` (relative), or after `max_epochs`. Deterministic given `rng`. Computed
+    in float32, as the Keras layer would (2-3x faster than float64 on wide features
+    such as raw pixels).
     """
-    x = np.asarray(x, np.float64)
+    x = np.asarray(x, np.float32)
     n, d = x.shape
     limit = np.sqrt(6.0 / (d + num_classes))
-    w = rng.uniform(-limit, limit, size=(d, num_classes))
-    b = np.zeros(num_classes)
+    w = rng.uniform(-limit, limit, size=(d, num_classes)).astype(np.float32)
+    b = np.zeros(num_classes, np.float32)
     acc_w = np.full_like(w, 0.1)
     acc_b = np.full_like(b, 0.1)
-    onehot = np.eye(num_classes)[y]
+    onehot = np.eye(num_classes, dtype=np.float32)[y]
 
     def loss():
         return -float(np.mean(np.sum(onehot * _log_softmax(x @ w + b), axis=1)))

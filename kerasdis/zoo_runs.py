@@ -58,12 +58,13 @@ def evaluation_epochs(recipe):
     return epochs, epochs * epoch
 
 
-def plateau_rule(recipe, metric=None):
+def plateau_rule(recipe, metric=None, min_steps=None):
     """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata);
     `metric` overrides the entry's target metric. The window is the smallest whole
-    number of evaluation intervals that spans `PLATEAU_MIN_STEPS` steps."""
+    number of evaluation intervals that spans `min_steps` steps (default
+    `PLATEAU_MIN_STEPS`)."""
     _, every = evaluation_epochs(recipe)
-    window = every * -(-PLATEAU_MIN_STEPS // every)
+    window = every * -(-(min_steps or PLATEAU_MIN_STEPS) // every)
     metric = metric or target_metric(recipe)
     return {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
             "protocol": CURVE_OPTIONS.get(metric, {}),
@@ -78,11 +79,11 @@ def read_curve(out_dir):
     return LearningCurve.read(os.path.join(out_dir, CURVE_FILE))
 
 
-def plateau(recipe, rows, metric=None):
+def plateau(recipe, rows, metric=None, min_steps=None):
     """The plateau step of a curve under `recipe`'s rule, or None."""
     from kerasdis.callbacks import plateau_step
 
-    rule = plateau_rule(recipe, metric)
+    rule = plateau_rule(recipe, metric, min_steps)
     column = f"val_{rule['metric']}"
     return plateau_step([r["step"] for r in rows], [r.get(column) for r in rows],
                         rule["window_steps"], rule["min_delta"])
@@ -101,7 +102,8 @@ def _state(out_dir):
 
 
 def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
-                stop_at_plateau=True, data_dir=None, data_options=None, metric=None):
+                stop_at_plateau=True, data_dir=None, data_options=None, metric=None,
+                min_steps=None):
     """Trains (or resumes) a zoo run of `recipe` in `out_dir` until its plateau.
 
     Args:
@@ -115,6 +117,8 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
         data_dir, data_options: where the dataset is, see `kd.training.train`.
         metric: str or None. The metric whose plateau ends the run (None: the
             entry's target metric, `target_metric(recipe)`).
+        min_steps: int or None. The plateau window spans at least this many steps
+            (None: `PLATEAU_MIN_STEPS`), for recipes that learn slowly.
 
     Returns:
         dict: `steps`, `wall_time_seconds`, `cpu_seconds`, `plateau` (the rule and
@@ -126,7 +130,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
     from kerasdis.callbacks import DisentanglementMetrics, LearningCurve
 
     recipe = complete_recipe(recipe)
-    rule = plateau_rule(recipe, metric)
+    rule = plateau_rule(recipe, metric, min_steps)
     resume = resume and not overwrite
     state = _state(out_dir) if resume else {}
     if state:  # the checks `training.train` makes, also for a run that is already over
@@ -138,7 +142,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                 f"saved {saved}, given {recipe}. Start a new run or pass the same settings.")
     done = state.get("step", 0)
     rows = [r for r in read_curve(out_dir) if r["step"] <= done] if state else []
-    finished = ((plateau(recipe, rows, metric) is not None and stop_at_plateau)
+    finished = ((plateau(recipe, rows, metric, min_steps) is not None and stop_at_plateau)
                 or done >= recipe["steps"])
     trained = not finished
     if trained and state and not os.path.isfile(os.path.join(out_dir, training.CHECKPOINT)):
@@ -164,7 +168,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                        callbacks=callbacks, data_dir=data_dir, data_options=data_options)
         state = _state(out_dir)
         rows = read_curve(out_dir)
-    step = plateau(recipe, rows, metric)
+    step = plateau(recipe, rows, metric, min_steps)
     return {"steps": state.get("step"), "wall_time_seconds": state.get("wall_time_seconds"),
             "cpu_seconds": state.get("cpu_seconds"),
             "plateau": None if step is None else {**rule, "step": step},

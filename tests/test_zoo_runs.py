@@ -78,6 +78,13 @@ def test_plateau_rule_of_a_zoo_recipe():
     assert zoo_runs.evaluation_epochs(chen) == (1, 300)
     assert zoo_runs.plateau_rule(chen)["window_steps"] == 10_200
     assert zoo_runs.plateau_rule({**full, "model": "beta_tcvae"})["metric"] == "mig"
+    # a longer window for recipes that learn slowly (the Higgins table's MLP runs)
+    assert zoo_runs.plateau_rule(full, min_steps=50_000)["window_steps"] == 50_000
+    steps = [10_000 * i for i in range(1, 7)]
+    flat_start = [{"step": s, "val_beta_vae": v} for s, v in
+                  zip(steps, [0.62, 0.62, 0.70, 0.80, 0.81, 0.81])]
+    assert zoo_runs.plateau(full, flat_start) == 20_000  # the zoo's window: a false plateau
+    assert zoo_runs.plateau(full, flat_start, min_steps=50_000) is None
 
 
 def test_train_entry_writes_the_curve_and_runs_to_the_cap_without_plateau(tmp_path, small_curve,

@@ -78,10 +78,9 @@ HIGGINS_LEARNING_RATE = 1e-2  # the paper's Adagrad learning rate (2D shapes net
 # The paper's models: its fully connected networks and optimiser, trained "to
 # convergence": to the plateau of the BetaVAE score (kerasdis.zoo_runs: best score up by
 # < 0.01) over MLP_PLATEAU_STEPS steps, or 300,000 steps. The zoo's 10,000-step window
-# is too short for Adagrad's slow start here: seed 0 of the β-VAE read 0.62 at both
-# 10,000 and 20,000 steps while its reconstruction was still falling. Batch 64: the batch
-# size used across kerasdis and disentanglement_lib (the paper's is not stated in what
-# we could read).
+# is too short for this network's slow start under Adagrad, whose BetaVAE score can stay
+# flat while the reconstruction still falls. Batch 64: the batch size used across
+# kerasdis and disentanglement_lib (the paper's is not stated in what we could read).
 PAPER_RECIPE = {"dataset": "dsprites", "optimizer": "adagrad",
                 "learning_rate": HIGGINS_LEARNING_RATE, "batch_size": 64, "steps": 300_000,
                 "checkpoint_every": 2_000}

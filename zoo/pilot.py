@@ -189,7 +189,6 @@ ZOO_CHECKPOINT_EVERY = 2_000
 # Chen et al.'s MLP recipe trains 50 epochs of dSprites (their code's default), not the
 # conv networks' 300,000 steps of batch 64: at batch 2,048 that is 18,000 steps.
 MLP_EPOCHS = 50
-DSPRITES_IMAGES = 737_280
 
 
 def finished(objective):
@@ -207,7 +206,7 @@ def chosen_recipe(objective, stages=None):
     `MLP_EPOCHS` epochs, checkpointed every epoch); None until every stage has finished."""
     if not finished(objective):
         return None
-    from kerasdis import models
+    from kerasdis import data, models
 
     best = None
     for search in plan(objective):
@@ -224,7 +223,8 @@ def chosen_recipe(objective, stages=None):
         model_args[weight] = float(row["beta"])
     steps, every = ZOO_STEPS, ZOO_CHECKPOINT_EVERY
     if search["arm"] == MLP_ARM[0]:
-        every = -(-DSPRITES_IMAGES // search["batch_size"])  # one epoch
+        images = data.load("dsprites").num_examples
+        every = -(-images // search["batch_size"])  # one epoch
         steps = MLP_EPOCHS * every
     return {"model": objective, "model_args": model_args, "dataset": "dsprites",
             "steps": steps, "batch_size": search["batch_size"],

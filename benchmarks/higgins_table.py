@@ -95,6 +95,10 @@ MLP_PLATEAU_STEPS = 50_000
 RUNS_DIR = os.path.join(ROOT, "benchmarks", "results", "higgins_runs")
 TARGET_POINTS = 3.0  # under "higgins2017", every row within 3 points of the paper
 TARGET_MLP_BETA_VAE = 95.0
+# Rows whose representation is a Gaussian posterior: their notes give its KL to the prior
+# (E_x KL(q(z|x) || p(z)) >= I(x; z): what the code can carry about the image at most).
+KL_ROWS = ("dcign", "vae", "beta_vae", "vae_mlp", "beta_vae_mlp")
+KL_IMAGES = 10_000
 
 CLASSIFIER_TEXT = {
     "dlib": "A scikit-learn\n`LogisticRegression(max_iter=1000)` is trained on {num_train} points",
@@ -120,7 +124,11 @@ on the same points (`kd.metrics.beta_vae_scores`). `protocol="dlib"`: {dlib_text
 column splits the higgins2017 accuracy by the factor held fixed: the share of
 evaluation points with factor k fixed that the classifier assigns to k
 (`eval_accuracy_per_factor`, mean over the seeds); it shows which factors a
-representation fails to single out. Data: kerasdis's procedural dSprites (737,280
+representation fails to single out. For the models with a Gaussian posterior (the VAEs
+and DC-IGN) the notes give the KL of q(z|x) to the prior, mean over {kl_images:,} images,
+and how many latents carry more than 0.01 nats of it (active): since
+E_x KL(q(z|x) ‖ p(z)) ≥ I(x; z) it bounds what the code can say about the image, and a
+factor is singled out only by a latent given to it. Data: kerasdis's procedural dSprites (737,280
 images, the published factor grid; pixels differ slightly from the published files).
 
 **Differences from the paper** (Higgins et al. 2017, Sec. 3 and Appendix): the same
@@ -292,6 +300,16 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
                 if full_grid else None
             score(model, seed, codes=codes, encode_grid=codes is None)
 
+    def kl_note(models):
+        # mean over seeds of the total KL and of the number of active latents
+        kls = [kd.viz.kl_per_dimension(m, ds, num_images=min(KL_IMAGES, s["pca_images"]))
+               for m in models]
+        total = np.mean([kl.sum() for kl in kls])
+        active = np.mean([(kl > kd.viz.ACTIVE_KL_THRESHOLD).sum() for kl in kls])
+        grid = np.log(float(np.prod(ds.factor_sizes)))
+        return (f"; KL to the prior {total:.1f} nats in {active:g} active latents "
+                f"(the factor grid: ln {int(np.prod(ds.factor_sizes)):,} = {grid:.1f} nats)")
+
     note = ""
     if key == "ground_truth":
         gt = baselines.ground_truth(ds)
@@ -319,6 +337,8 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
     elif key in MLP_RECIPES:
         models, note = mlp_models(kd, key, seeds, runs_dir, train_runs, quick, log, verbose)
         score_models(models)
+        if models:
+            note += kl_note(models)
     else:
         model, note = zoo_model(kd, key) if use_zoo else (None, None)
         if model is not None:
@@ -326,6 +346,8 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
                 if full_grid else None
             for seed in range(seeds):
                 score(model, seed, codes=codes, encode_grid=codes is None)
+            if key in KL_ROWS:
+                note += kl_note([model])
         else:
             for seed in range(seeds):
                 log(f"[higgins_table] training {key}, seed {seed}, {s['train_steps']} steps")
@@ -487,7 +509,7 @@ def to_markdown(results, info):
     higgins = s["protocols"]["higgins2017"]
     text = PROTOCOL_TEXT.format(
         pca_images=s["pca_images"], num_eval=sizes["num_eval"], batch_size=sizes["batch_size"],
-        plateau_steps=MLP_PLATEAU_STEPS,
+        plateau_steps=MLP_PLATEAU_STEPS, kl_images=min(KL_IMAGES, s["pca_images"]),
         dlib_text=("a scikit-learn `LogisticRegression(max_iter=1000)` trained on "
                    f"{sizes['num_train']} points"),
         higgins_text=("as in the paper, a linear layer with a softmax output trained on the "

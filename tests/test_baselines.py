@@ -128,6 +128,10 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
     assert recipe["model_args"]["architecture"] == "higgins2017" and recipe["model_args"]["beta"] == 4.0
     assert "paper network, Adagrad 0.01" in text and "4 steps (the cap, no plateau)" in text
+    # what each model's code can carry: its KL to the prior and its active latents
+    assert re.search(r"\| β-VAE \(β = 4, MLP, paper network\) \|.*; KL to the prior [0-9.]+ nats "
+                     r"in [0-9.]+ active latents \(the factor grid: ln 737,280 = 13\.5 nats\) \|",
+                     text)
     for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 

@@ -55,6 +55,9 @@ def draw_curve(name, info, zoo_dir=HERE):
         metric = (make_table.TARGETS.get(name) or [("mig", None)])[0][0]
     column = f"val_{metric}"
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    # the other seeds: thin lines, one colour each (blue, green and red are taken)
+    colors = iter(["tab:orange", "tab:purple", "tab:brown", "tab:olive", "tab:cyan",
+                   "tab:pink", "tab:gray"] * 4)
     for record in info.get("seeds") or []:
         path = os.path.join(record.get("run") or "", "curve.csv")
         if record.get("seed") == info.get("seed") or not os.path.isfile(path):
@@ -62,7 +65,7 @@ def draw_curve(name, info, zoo_dir=HERE):
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if r.get(column)]
         ax.plot([int(float(r["step"])) for r in rows], [float(r[column]) for r in rows],
-                color="tab:blue", alpha=0.35, lw=1, label=f"seed {record['seed']}")
+                color=next(colors), lw=1, marker=".", zorder=3, label=f"seed {record['seed']}")
     rows = [r for r in curve if r.get(column) is not None]
     steps = [r["step"] for r in rows]
     ax.plot(steps, [r[column] for r in rows], color="tab:blue", lw=2.5, marker="o",
@@ -81,7 +84,7 @@ def draw_curve(name, info, zoo_dir=HERE):
         twin.plot(steps, recon, color="tab:red", lw=1.2, label="reconstruction (nats)")
         twin.set_ylabel("reconstruction (nats per image)", color="tab:red")
         twin.legend(loc="lower right", fontsize=7)
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="best", fontsize=7)
     ax.set_title(f"{name}: learning curve")
     fig.tight_layout()
     path = os.path.join(zoo_dir, name, "curve.png")

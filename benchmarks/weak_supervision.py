@@ -58,8 +58,11 @@ def recipe(method, steps, seed, quick=False):
     return recipe
 
 
-def measure(methods, seeds, steps, out_dir, recorded, quick=False, verbose=0):
-    """Trains (or resumes) and scores every missing (method, seed); returns `recorded`."""
+def measure(methods, seeds, steps, out_dir, recorded, quick=False, verbose=0, save=None):
+    """Trains (or resumes) and scores every missing (method, seed); returns `recorded`.
+
+    `save(recorded)`, if given, is called after each run is scored, so a benchmark
+    stopped part-way keeps every score it measured."""
     import kerasdis as kd
     from kerasdis.callbacks import primary_scores
 
@@ -86,7 +89,17 @@ def measure(methods, seeds, steps, out_dir, recorded, quick=False, verbose=0):
                              "wall_time_seconds": summary["wall_time_seconds"],
                              "cpu_seconds": summary.get("cpu_seconds"),
                              "recipe": summary["recipe"], "scores": primary_scores(scores)}
+            if save is not None:
+                save(recorded)
     return recorded
+
+
+def save_record(recorded, path):
+    """Writes the recorded scores to `path` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
 
 
 def _mean_std(values):
@@ -194,13 +207,11 @@ def main(argv=None):
             if not (ROOT / "zoo" / method / "recipe.json").exists():
                 parser.error(f"--methods: zoo/{method}/recipe.json does not exist yet")
         out_dir = output.parent / output.stem
-        try:
-            measure(methods, seeds, steps, out_dir, recorded, quick=args.quick)
-        finally:  # what was measured is kept even if a later run fails
-            record_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = record_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, record_path)
+        try:  # every score is written as soon as it is measured
+            measure(methods, seeds, steps, out_dir, recorded, quick=args.quick,
+                    save=lambda r: save_record(r, record_path))
+        finally:  # and kept if a later run fails
+            save_record(recorded, record_path)
     print(report(recorded, output, steps, args.quick))
     print(f"wrote {output} and {output.with_suffix('.png')}")
     return 0

@@ -238,6 +238,25 @@ def test_weak_supervision_quick_trains_scores_records_and_resumes(tmp_path):
     assert bench.main(["--quick", "--report", "--output", str(out)]) == 0
 
 
+def test_weak_supervision_writes_each_score_as_soon_as_it_is_measured(tmp_path, monkeypatch):
+    # A benchmark killed part-way (no `finally` runs) keeps the runs it scored.
+    bench = _bench("weak_supervision")
+    out = tmp_path / "weak.md"
+    on_disk_before_second_run = []
+    real_recipe = bench.recipe
+
+    def recipe(method, *args, **kwargs):
+        if method == "beta_tcvae_dsprites":
+            on_disk_before_second_run.append(json.loads(out.with_suffix(".json").read_text()))
+        return real_recipe(method, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "recipe", recipe)
+    assert bench.main(["--quick", "--methods", "beta_vae_dsprites,beta_tcvae_dsprites",
+                       "--output", str(out)]) == 0
+    assert [sorted(r) for r in on_disk_before_second_run] == [["beta_vae_dsprites/steps_4/seed_0"]]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
 @pytest.mark.parametrize("argv", [["--methods", "nope"], ["--seeds", "a"], ["--steps", "0"]])
 def test_weak_supervision_rejects_bad_arguments(argv, tmp_path):
     bench = _bench("weak_supervision")

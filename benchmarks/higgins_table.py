@@ -306,9 +306,9 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
                for m in models]
         total = np.mean([kl.sum() for kl in kls])
         active = np.mean([(kl > kd.viz.ACTIVE_KL_THRESHOLD).sum() for kl in kls])
-        grid = np.log(float(np.prod(ds.factor_sizes)))
         return (f"; KL to the prior {total:.1f} nats in {active:g} active latents "
-                f"(the factor grid: ln {int(np.prod(ds.factor_sizes)):,} = {grid:.1f} nats)")
+                f"(the factor grid: ln {ds.num_grid_points:,} = "
+                f"{np.log(ds.num_grid_points):.1f} nats)")
 
     note = ""
     if key == "ground_truth":

@@ -14,6 +14,7 @@ into `zoo/README.md`.
 """
 
 import argparse
+import itertools
 import os
 import sys
 
@@ -56,8 +57,8 @@ def draw_curve(name, info, zoo_dir=HERE):
     column = f"val_{metric}"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     # the other seeds: thin lines, one colour each (blue, green and red are taken)
-    colors = iter(["tab:orange", "tab:purple", "tab:brown", "tab:olive", "tab:cyan",
-                   "tab:pink", "tab:gray"] * 4)
+    colors = itertools.cycle(["tab:orange", "tab:purple", "tab:brown", "tab:olive",
+                              "tab:cyan", "tab:pink", "tab:gray"])
     for record in info.get("seeds") or []:
         path = os.path.join(record.get("run") or "", "curve.csv")
         if record.get("seed") == info.get("seed") or not os.path.isfile(path):

@@ -136,6 +136,38 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 
 
+def test_higgins_table_notes_how_an_mlp_run_ended_and_how_far_its_loss_still_fell():
+    bench = _bench("higgins_table")
+    recipe = bench.mlp_recipe("beta_vae_mlp", 0)  # batch 64: an evaluation every 10,000 steps
+    rows = [{"step": 10_000 * i, "val_beta_vae": 0.62, "loss": 130.0 - i} for i in range(1, 7)]
+    # the score never beat its first evaluation: plateau once the 50,000-step window is full
+    assert bench.describe_run(recipe, rows, 60_000) == (
+        "BetaVAE plateau at 60,000 (loss 129.0 → 124.0 nats from step 10,000 to 60,000)")
+    more = rows + [{"step": 70_000, "val_beta_vae": 0.70, "loss": 120.0}]
+    assert bench.describe_run(recipe, more, 70_000) == (
+        "BetaVAE plateau at 60,000, trained on to 70,000 "
+        "(loss 128.0 → 120.0 nats from step 20,000 to 70,000)")
+    rising = [{"step": 10_000 * i, "val_beta_vae": 0.1 * i, "loss": 130.0 - i}
+              for i in range(1, 4)]
+    assert bench.describe_run(recipe, rising, 30_000) == "30,000 steps, not finished"
+
+
+def test_higgins_table_past_plateau_trains_the_mlp_runs_on(tmp_path, monkeypatch):
+    bench = _bench("higgins_table")
+    from kerasdis import zoo_runs
+
+    calls = []
+    monkeypatch.setattr(zoo_runs, "train_entry", lambda *a, **k: calls.append(k))
+    for past in (False, True):
+        models, note = bench.mlp_models(None, "beta_vae_mlp", 1, str(tmp_path), True, False,
+                                        log=lambda *_: None, past_plateau=past)
+        assert models == [] and "not trained yet" in note
+    assert [c["stop_at_plateau"] for c in calls] == [True, False]
+    with pytest.raises(SystemExit):  # it trains: without --train it is refused
+        bench.main(["--past-plateau", "--output", str(tmp_path / "t.md")])
+    assert not (tmp_path / "t.md").exists()
+
+
 def test_higgins_table_mlp_row_without_runs_is_not_trained_yet(tmp_path):
     bench = _bench("higgins_table")
     out = tmp_path / "higgins.md"

@@ -132,7 +132,12 @@ representation fails to single out. For the models with a Gaussian posterior (th
 and DC-IGN) the notes give the KL of q(z|x) to the prior, mean over {kl_images:,} images,
 and how many latents carry more than 0.01 nats of it (active): since
 E_x KL(q(z|x) ‖ p(z)) ≥ I(x; z) it bounds what the code can say about the image, and a
-factor is singled out only by a latent given to it. Data: kerasdis's procedural dSprites (737,280
+factor is singled out only by a latent given to it. They also say which factors the
+active latents follow: per factor, the largest correlation ratio η² over the active
+latents (the share of a latent's variance that its mean given the factor explains;
+`kd.viz.latents_vs_factors` on {kl_images:,} images, mean over the seeds: near 0 for a
+factor no latent follows), and the first seed's latents-against-factors plot is
+written next to the table (`<table>_latents_<row>.png`). Data: kerasdis's procedural dSprites (737,280
 images, the published factor grid; pixels differ slightly from the published files).
 
 **Differences from the paper** (Higgins et al. 2017, Sec. 3 and Appendix): the same
@@ -298,7 +303,7 @@ def mlp_models(kd, key, seeds, runs_dir, train_runs, quick, log, verbose=0, past
 
 # ------------------------------------------------------------------ scoring
 def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, runs_dir=RUNS_DIR,
-              train_runs=False, quick=False, past_plateau=False):
+              train_runs=False, quick=False, past_plateau=False, figures=None):
     """Scores of row `key` under both protocols; returns `(by_protocol, note)` with
     `by_protocol[p] = {"scores": [% per seed], "per_factor": [[% per factor] per seed]}`
     (empty scores: the row could not be scored here)."""
@@ -328,14 +333,22 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
             score(model, seed, codes=codes, encode_grid=codes is None)
 
     def kl_note(models):
-        # mean over seeds of the total KL and of the number of active latents
-        kls = [kd.viz.kl_per_dimension(m, ds, num_images=min(KL_IMAGES, s["pca_images"]))
-               for m in models]
+        # mean over seeds of the total KL, of the number of active latents and of the
+        # factors' largest η² over the active latents; seed 0's latents-vs-factors plot
+        images = min(KL_IMAGES, s["pca_images"])
+        kls = [kd.viz.kl_per_dimension(m, ds, num_images=images) for m in models]
         total = np.mean([kl.sum() for kl in kls])
         active = np.mean([(kl > kd.viz.ACTIVE_KL_THRESHOLD).sum() for kl in kls])
+        explained = []
+        for i, m in enumerate(models):
+            path = f"{figures}_latents_{key}.png" if figures and i == 0 else None
+            eta = kd.viz.latents_vs_factors(m, ds, num_samples=images, path=path)["explained"]
+            explained.append(eta.max(axis=0) if len(eta) else np.zeros(len(ds.factor_names)))
+        followed = " · ".join(f"{name} {v:.2f}" for name, v in
+                              zip(ds.factor_names, np.mean(explained, axis=0)))
         return (f"; KL to the prior {total:.1f} nats in {active:g} active latents "
                 f"(the factor grid: ln {ds.num_grid_points:,} = "
-                f"{np.log(ds.num_grid_points):.1f} nats)")
+                f"{np.log(ds.num_grid_points):.1f} nats); η² of the factors: {followed}")
 
     note = ""
     if key == "ground_truth":
@@ -386,8 +399,10 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
 
 
 def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, learning_rate=5e-4,
-        verbose=0, log=print, runs_dir=RUNS_DIR, train_runs=False, past_plateau=False):
-    """Computes the table; returns `(results, info)`."""
+        verbose=0, log=print, runs_dir=RUNS_DIR, train_runs=False, past_plateau=False,
+        figures=None):
+    """Computes the table; returns `(results, info)`. `figures`: path prefix of the
+    latents-against-factors plots (`<figures>_latents_<row>.png`; None: none)."""
     kd = _setup()
     s = settings(quick, seeds, train_steps)
     ds = kd.data.load("dsprites")
@@ -397,7 +412,8 @@ def run(quick=False, rows=None, seeds=None, train_steps=None, use_zoo=True, lear
         start = time.perf_counter()
         by_protocol, note = score_row(kd, key, ds, s, s["seeds"], use_zoo, learning_rate, log,
                                       verbose=verbose, runs_dir=runs_dir, train_runs=train_runs,
-                                      quick=quick, past_plateau=past_plateau)
+                                      quick=quick, past_plateau=past_plateau,
+                                      figures=figures)
         seconds = time.perf_counter() - start
         protocols = {}
         for name, scored in by_protocol.items():
@@ -642,7 +658,8 @@ def main(argv=None):
                             train_steps=args.train_steps, use_zoo=not args.no_zoo,
                             learning_rate=args.learning_rate, verbose=args.verbose,
                             runs_dir=runs_dir, train_runs=args.train or args.quick,
-                            past_plateau=args.past_plateau)
+                            past_plateau=args.past_plateau,
+                            figures=os.path.splitext(args.output)[0])
     if previous is not None:
         results = merge(previous, results)
     text = to_markdown(results, info)

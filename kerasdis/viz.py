@@ -572,6 +572,12 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
     the factor value index v, with a band of ± one standard deviation. A
     disentangled latent varies with one factor and is flat for the others.
 
+    The same in one number per (latent, factor): the correlation ratio
+    η²_jk = Var_v(E[mean_j | factor_k = v]) / Var(mean_j) (Pearson's η², the share of
+    the latent's variance its conditional mean on the factor explains; 0 for a latent
+    that ignores the factor, 1 for one that is a function of it, whatever the shape
+    of that function, so it also works for categorical and circular factors).
+
     Chen, Li, Grosse, Duvenaud 2018, "Isolating Sources of Disentanglement in
     Variational Autoencoders", Fig. 6.
 
@@ -585,8 +591,9 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
 
     Returns:
         dict with `dims` (active latents, by decreasing KL), `kl` (their KLs),
-        `factor_names` and `means`: one float array `[len(dims), factor_size]` per
-        factor (NaN where a value was not sampled).
+        `factor_names`, `means`: one float array `[len(dims), factor_size]` per
+        factor (NaN where a value was not sampled), and `explained`: η², a float array
+        `[len(dims), num_factors]`.
     """
     _check_model(model)
     num_samples = _check_int("num_samples", num_samples, 1)
@@ -600,13 +607,19 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
     dims = [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] > threshold]
 
     means, stds = [], []
+    explained = np.zeros((len(dims), len(ds.factor_sizes)))
+    total_var = mean[:, dims].var(axis=0)
     for k, size in enumerate(ds.factor_sizes):
         m = np.full((len(dims), size), np.nan)
         s = np.full((len(dims), size), np.nan)
+        between = np.zeros(len(dims))  # Σ_v n_v (E[z | v] − E[z])² / n
         for v in range(size):
             selected = mean[factors[:, k] == v][:, dims]
             if len(selected):
                 m[:, v], s[:, v] = selected.mean(axis=0), selected.std(axis=0)
+                between += len(selected) * (m[:, v] - mean[:, dims].mean(axis=0)) ** 2
+        explained[:, k] = np.divide(between / len(mean), total_var,
+                                    out=np.zeros(len(dims)), where=total_var > 0)
         means.append(m)
         stds.append(s)
 
@@ -632,7 +645,7 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
         figure.tight_layout()
         _save_figure(figure, path)
     return {"dims": dims, "kl": kl[dims], "factor_names": tuple(ds.factor_names),
-            "means": means}
+            "means": means, "explained": explained}
 
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")

@@ -128,10 +128,14 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
     assert recipe["model_args"]["architecture"] == "higgins2017" and recipe["model_args"]["beta"] == 4.0
     assert "paper network, Adagrad 0.01" in text and "4 steps (the cap, no plateau)" in text
-    # what each model's code can carry: its KL to the prior and its active latents
+    # what each model's code can carry: its KL to the prior and its active latents, and
+    # which factors those latents follow (η², with seed 0's plot next to the table)
     assert re.search(r"\| β-VAE \(β = 4, MLP, paper network\) \|.*; KL to the prior [0-9.]+ nats "
-                     r"in [0-9.]+ active latents \(the factor grid: ln 737,280 = 13\.5 nats\) \|",
-                     text)
+                     r"in [0-9.]+ active latents \(the factor grid: ln 737,280 = 13\.5 nats\); "
+                     r"η² of the factors: shape [0-9.]+ · scale [0-9.]+ · orientation [0-9.]+ · "
+                     r"position_x [0-9.]+ · position_y [0-9.]+ \|", text)
+    for row in ("vae_mlp", "beta_vae_mlp"):
+        assert (tmp_path / f"higgins_latents_{row}.png").exists()
     for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 

@@ -212,9 +212,42 @@ def test_latents_vs_factors(dead_model, factor_ds, tmp_path):
     assert [m.shape for m in result["means"]] == [(len(result["dims"]), 3),
                                                   (len(result["dims"]), 4)]
     assert Image.open(tmp_path / "lf.png").format == "PNG"
+    assert result["explained"].shape == (len(result["dims"]), 2)
+    assert np.all((result["explained"] >= 0) & (result["explained"] <= 1 + 1e-9))
     none = viz.latents_vs_factors(dead_model, factor_ds, num_samples=8, threshold=1e9,
                                   path=tmp_path / "none.png")
     assert none["dims"] == [] and (tmp_path / "none.png").exists()
+
+
+class _FactorCodes:
+    """Encodes an image to fixed functions of its factors (read from its first pixels)."""
+
+    latent_dim, image_shape = 3, SHAPE
+
+    def decode(self, z):  # latents_vs_factors only encodes
+        return np.zeros((len(z),) + SHAPE, "float32")
+
+    def encode(self, x):
+        x = np.asarray(x)
+        a, b = x[:, 0, 0, 0] * 10.0, x[:, 0, 1, 0] * 10.0  # the factors, as stored below
+        mean = np.stack([a, np.cos(np.pi * b / 2), a + b], axis=1).astype("float32")
+        return mean, np.zeros_like(mean) - 4.0
+
+
+def test_latents_vs_factors_explained_variance_is_the_correlation_ratio():
+    # z0 = a, z1 = cos(π b / 2) (not monotonic in b), z2 = a + b: η² is 1 for a
+    # function of one factor, whatever its shape, and splits for a sum
+    factors = np.stack(np.meshgrid(np.arange(3), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
+    images = np.zeros((len(factors),) + SHAPE, "float32")
+    images[:, 0, 0, 0], images[:, 0, 1, 0] = factors[:, 0] / 10.0, factors[:, 1] / 10.0
+    ds = kd.data.from_arrays(images, factors, factor_names=("a", "b"))
+    result = viz.latents_vs_factors(_FactorCodes(), ds, num_samples=4000, seed=0)
+    eta = dict(zip(result["dims"], result["explained"]))
+    np.testing.assert_allclose(eta[0], [1.0, 0.0], atol=0.02)
+    np.testing.assert_allclose(eta[1], [0.0, 1.0], atol=0.02)
+    # a + b with a uniform on 3 values (variance 2/3) and b on 4 (variance 5/4)
+    np.testing.assert_allclose(eta[2], [(2 / 3) / (2 / 3 + 5 / 4), (5 / 4) / (2 / 3 + 5 / 4)],
+                               atol=0.03)
 
 
 @pytest.mark.bad_input

@@ -54,7 +54,7 @@ def add_import_argument(parser):
 
 def _add_train_arguments(parser):
     from kerasdis.models import builtin_names
-    from kerasdis.recipe import DEFAULT_RECIPE
+    from kerasdis.recipe import DEFAULT_RECIPE, OPTIMIZERS
 
     parser.add_argument("--model", default=DEFAULT_RECIPE["model"], metavar="MODEL",
                         help=f"objective to train: {', '.join(builtin_names())}, or a model "
@@ -71,9 +71,10 @@ def _add_train_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=DEFAULT_RECIPE["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULT_RECIPE["learning_rate"],
                         help="learning rate of the optimizer")
-    parser.add_argument("--optimizer", choices=("adam", "adagrad"),
+    parser.add_argument("--optimizer", choices=OPTIMIZERS,
                         default=DEFAULT_RECIPE["optimizer"],
-                        help="adam (default) or adagrad (the β-VAE paper's)")
+                        help="adam (default), adagrad (Keras's: accumulators start at 0.1) or "
+                             "adagrad_zero_init (Duchi et al.'s, Torch7's and PyTorch's: at 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--likelihood", default="bernoulli")
     parser.add_argument("--architecture", default="conv")

@@ -23,7 +23,7 @@ DEFAULT_RECIPE = {
     "mixed_precision": False,
     "optimizer": "adam",
 }
-OPTIMIZERS = ("adam", "adagrad")
+OPTIMIZERS = ("adam", "adagrad", "adagrad_zero_init")  # kerasdis.models.base.recipe_optimizer
 
 
 

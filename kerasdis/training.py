@@ -10,7 +10,7 @@ recipe = {
     "steps": 30_000, "batch_size": 64, "learning_rate": 1e-4, "seed": 0,
     "checkpoint_every": 2_000,
     "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
-    "optimizer": "adam",                 # or "adagrad" (the β-VAE paper's)
+    "optimizer": "adam",                 # or "adagrad", "adagrad_zero_init" (recipe_optimizer)
     "mixed_precision": False,            # True: bfloat16 compute, float32 variables/losses
 }
 ```

@@ -160,6 +160,43 @@ def test_recipe_optimizer_adagrad_trains_and_resumes_with_its_state(tmp_path):
     assert float(reloaded.optimizer.learning_rate) == pytest.approx(1e-2)
 
 
+def test_adagrad_zero_init_starts_its_accumulators_at_zero_as_duchi_et_al():
+    import keras
+
+    from kerasdis.models.base import recipe_optimizer
+
+    gradient = np.array([1e-4, -1e-3, 0.5, 0.0], "float32")
+    moved = {}
+    for name in ("adagrad", "adagrad_zero_init"):
+        weight = keras.Variable(np.zeros(4, "float32"))
+        optimizer = recipe_optimizer(name, 1e-2)
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), weight)])
+        moved[name] = -np.asarray(weight)
+    # Duchi et al. (and Torch7, PyTorch): a first step of the learning rate times sign(g)
+    np.testing.assert_allclose(moved["adagrad_zero_init"], 1e-2 * np.sign(gradient), rtol=1e-4)
+    # Keras's accumulators start at 0.1: lr g / sqrt(0.1 + g^2), ~3.2 lr g for small g
+    np.testing.assert_allclose(moved["adagrad"], 1e-2 * gradient / np.sqrt(0.1 + gradient**2),
+                               rtol=1e-4)
+
+
+def test_recipe_optimizer_adagrad_zero_init_checkpoints_its_settings_and_state(tmp_path):
+    import keras
+
+    from kerasdis import training
+
+    recipe = {"model": "beta_vae", "model_args": {"latent_dim": 3, "architecture": "higgins2017"},
+              "steps": 4, "batch_size": 8, "checkpoint_every": 2,
+              "optimizer": "adagrad_zero_init", "learning_rate": 1e-2}
+    model, summary = training.train(recipe, str(tmp_path / "run"), verbose=0, tensorboard=False)
+    assert summary["steps"] == 4 and summary["recipe"]["optimizer"] == "adagrad_zero_init"
+    # the checkpoint a run resumes from keeps the optimizer's settings and accumulators
+    reloaded = keras.saving.load_model(str(tmp_path / "run" / "checkpoint.keras"))
+    config = reloaded.optimizer.get_config()
+    assert config["initial_accumulator_value"] == 0.0 and config["epsilon"] == 1e-20
+    for saved, trained in zip(reloaded.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(trained))
+
+
 @pytest.mark.bad_input
 def test_recipe_rejects_an_unknown_optimizer_and_infogan_keeps_its_adams(tmp_path):
     from kerasdis import training

@@ -230,6 +230,35 @@ class TwoOptimizersMixin:
         self.discriminator_optimizer.build(discriminator_variables)
 
 
+def recipe_optimizer(name, learning_rate):
+    """The Keras optimizer that a recipe's `optimizer` names, at `learning_rate`.
+
+    - `"adam"`: `keras.optimizers.Adam`, the kerasdis recipes' default.
+    - `"adagrad"`: `keras.optimizers.Adagrad` as Keras defines it: its accumulators of
+      squared gradients start at 0.1 (TensorFlow's convention).
+    - `"adagrad_zero_init"`: Adagrad as Duchi, Hazan & Singer (2011, JMLR, "Adaptive
+      Subgradient Methods") define it, and as Torch7's `optim.adagrad` and PyTorch's
+      `torch.optim.Adagrad` implement it: the accumulators start at 0, so the first
+      step moves every weight by about the learning rate whatever the size of its
+      gradient (`epsilon=1e-20` inside Keras's square root: 1e-10 for an empty
+      accumulator, Torch7's constant). From a start at 0.1, a weight whose gradients
+      are much smaller than √0.1 moves 1 / √0.1 ≈ 3.2 times its gradient times the
+      learning rate instead, until its squared gradients add up to about 0.1.
+      The β-VAE paper (Higgins et al. 2017, appendix) trains its 2D shapes networks
+      with "Adagrad, 1e-2" without naming an implementation; `benchmarks/higgins_table.py`
+      uses this one.
+    """
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adagrad": keras.optimizers.Adagrad,
+        "adagrad_zero_init": lambda lr: keras.optimizers.Adagrad(
+            lr, initial_accumulator_value=0.0, epsilon=1e-20),
+    }
+    if name not in optimizers:
+        raise ValueError(f"`optimizer` must be one of {sorted(optimizers)}, got {name!r}.")
+    return optimizers[name](learning_rate)
+
+
 class ModelTraits:
     """What kerasdis needs to know about a registered model, as class attributes.
 
@@ -282,12 +311,10 @@ class ModelTraits:
         return training_batches(dataset, batch_size, seed, first_step=first_step)
 
     def compile_for_recipe(self, learning_rate, optimizer="adam"):
-        """Compiles with the recipe's optimizer (`"adam"`, the default of the kerasdis
-        recipes, or `"adagrad"`, the β-VAE paper's) at its learning rate."""
-        optimizers = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad}
-        if optimizer not in optimizers:
-            raise ValueError(f"`optimizer` must be one of {sorted(optimizers)}, got {optimizer!r}.")
-        self.compile(optimizer=optimizers[optimizer](learning_rate))
+        """Compiles with the recipe's optimizer at its learning rate
+        (`recipe_optimizer`: `"adam"`, the default of the kerasdis recipes, `"adagrad"`
+        or `"adagrad_zero_init"`)."""
+        self.compile(optimizer=recipe_optimizer(optimizer, learning_rate))
 
 
 @keras.saving.register_keras_serializable(package="kerasdis")

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._args import seed_list  # noqa: E402
 from benchmarks._output import write_report  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -176,7 +177,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated zoo entries (default {','.join(METHODS)})")
-    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--seeds", type=seed_list, default=",".join(map(str, SEEDS)))
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--report", action="store_true",
                         help="only write the table and plot from the recorded scores")
@@ -187,12 +188,7 @@ def main(argv=None):
     unknown = sorted(set(methods) - set(METHODS))
     if unknown or not methods:
         parser.error(f"--methods: unknown {unknown or methods}; choose from {sorted(METHODS)}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
-    if not seeds:
-        parser.error("--seeds names no seed")
+    seeds = args.seeds
     steps = QUICK["steps"] if args.quick else args.steps
     if steps < 1:
         parser.error(f"--steps must be a positive integer, got {steps}")

@@ -125,7 +125,7 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     assert set(_table_rows(text)) == {"VAE (MLP, paper network)",
                                       "β-VAE (β = 4, MLP, paper network)"}
     recipe = json.loads((runs / "beta_vae_mlp" / "seed_0" / "recipe.json").read_text())
-    assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
+    assert recipe["optimizer"] == "adagrad_zero_init" and recipe["learning_rate"] == 0.01
     assert recipe["model_args"]["architecture"] == "higgins2017" and recipe["model_args"]["beta"] == 4.0
     assert "paper network, Adagrad 0.01" in text and "4 steps (the cap, no plateau)" in text
     # what each model's code can carry: its KL to the prior and its active latents, and
@@ -154,6 +154,18 @@ def test_higgins_table_notes_how_an_mlp_run_ended_and_how_far_its_loss_still_fel
     rising = [{"step": 10_000 * i, "val_beta_vae": 0.1 * i, "loss": 130.0 - i}
               for i in range(1, 4)]
     assert bench.describe_run(recipe, rising, 30_000) == "30,000 steps, not finished"
+
+
+def test_higgins_table_notes_what_the_runs_with_keras_adagrad_reached(tmp_path):
+    bench = _bench("higgins_table")
+    assert bench.keras_adagrad_note("beta_vae_mlp", str(tmp_path)) == ""  # none kept
+    run = tmp_path / "beta_vae_mlp" / "seed_0"
+    run.mkdir(parents=True)
+    (run / "curve.csv").write_text("step,wall_time_seconds,cpu_seconds,loss,val_beta_vae\n"
+                                   "10000,1,1,120,0.62\n20000,2,2,118,0.61\n")
+    note = bench.keras_adagrad_note("beta_vae_mlp", str(tmp_path))
+    assert note.startswith("; with Keras's Adagrad (accumulators from 0.1) instead")
+    assert note.endswith("seed 0: best BetaVAE 62.0% (curve protocol) in 20,000 steps")
 
 
 def test_higgins_table_past_plateau_trains_the_mlp_runs_on(tmp_path, monkeypatch):
@@ -385,3 +397,16 @@ def test_udr_validation_correlations_leave_out_undefined_rho():
     assert correlations[("spearman", "mig")][2] == 4
     # DCI is constant (ρ undefined) and the BetaVAE score unknown: no entry, no "+nan"
     assert set(correlations) == {("spearman", "mig")}
+
+
+def test_adagrad_start_compares_both_accumulator_starts_on_the_paper_network(tmp_path):
+    bench = _bench("adagrad_start")
+    out = tmp_path / "adagrad.md"
+    assert bench.main(["--quick", "--output", str(out)]) == 0
+    text = out.read_text()
+    assert "batch 8, learning rate 1e-2) for 2 steps" in text
+    for label in bench.VARIANTS.values():  # one row per run, one mean row per optimizer
+        assert len(re.findall(rf"^\| {re.escape(label)} \|", text, flags=re.M)) == 2
+    assert bench.recipe("adagrad_zero_init", 10, 3)["optimizer"] == "adagrad_zero_init"
+    assert bench.recipe("adagrad", 10, 3)["model_args"]["architecture"] == "higgins2017"
+    assert out.with_suffix(".png").exists()

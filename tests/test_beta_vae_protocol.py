@@ -317,7 +317,7 @@ def test_higgins_table_scores_both_protocols_with_their_parameters(tmp_path):
     # the paper's networks are rows of their own, trained with the paper's optimiser
     for key in ("vae_mlp", "beta_vae_mlp"):
         recipe = bench.MLP_RECIPES[key]
-        assert recipe["optimizer"] == "adagrad" and recipe["learning_rate"] == 0.01
+        assert recipe["optimizer"] == "adagrad_zero_init" and recipe["learning_rate"] == 0.01
         assert recipe["model_args"]["architecture"] == "higgins2017"
     assert bench.MLP_RECIPES["beta_vae_mlp"]["model_args"]["beta"] == 4.0
     out = tmp_path / "higgins.md"

@@ -371,8 +371,8 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
         explained = []
         for i, m in enumerate(models):
             path = f"{figures}_latents_{key}.png" if figures and i == 0 else None
-            eta = kd.viz.latents_vs_factors(m, ds, num_samples=images, path=path)["explained"]
-            explained.append(eta.max(axis=0) if len(eta) else np.zeros(len(ds.factor_names)))
+            explained.append(kd.viz.latents_vs_factors(
+                m, ds, num_samples=images, path=path)["factor_explained"])
         followed = " · ".join(f"{name} {v:.2f}" for name, v in
                               zip(ds.factor_names, np.mean(explained, axis=0)))
         return (f"; KL to the prior {total:.1f} nats in {active:g} active latents "

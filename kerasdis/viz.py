@@ -592,8 +592,10 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
     Returns:
         dict with `dims` (active latents, by decreasing KL), `kl` (their KLs),
         `factor_names`, `means`: one float array `[len(dims), factor_size]` per
-        factor (NaN where a value was not sampled), and `explained`: η², a float array
-        `[len(dims), num_factors]`.
+        factor (NaN where a value was not sampled), `explained`: η², a float array
+        `[len(dims), num_factors]`, and `factor_explained`: per factor, the largest η²
+        over the active latents (how well the code follows that factor; 0 when no
+        latent is active), a float array `[num_factors]`.
     """
     _check_model(model)
     num_samples = _check_int("num_samples", num_samples, 1)
@@ -608,16 +610,18 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
 
     means, stds = [], []
     explained = np.zeros((len(dims), len(ds.factor_sizes)))
-    total_var = mean[:, dims].var(axis=0)
+    active_means = mean[:, dims]
+    total_var = active_means.var(axis=0)
+    grand_mean = active_means.mean(axis=0)
     for k, size in enumerate(ds.factor_sizes):
         m = np.full((len(dims), size), np.nan)
         s = np.full((len(dims), size), np.nan)
         between = np.zeros(len(dims))  # Σ_v n_v (E[z | v] − E[z])² / n
         for v in range(size):
-            selected = mean[factors[:, k] == v][:, dims]
+            selected = active_means[factors[:, k] == v]
             if len(selected):
                 m[:, v], s[:, v] = selected.mean(axis=0), selected.std(axis=0)
-                between += len(selected) * (m[:, v] - mean[:, dims].mean(axis=0)) ** 2
+                between += len(selected) * (m[:, v] - grand_mean) ** 2
         explained[:, k] = np.divide(between / len(mean), total_var,
                                     out=np.zeros(len(dims)), where=total_var > 0)
         means.append(m)
@@ -645,7 +649,8 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
         figure.tight_layout()
         _save_figure(figure, path)
     return {"dims": dims, "kl": kl[dims], "factor_names": tuple(ds.factor_names),
-            "means": means, "explained": explained}
+            "means": means, "explained": explained,
+            "factor_explained": explained.max(axis=0, initial=0.0)}
 
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")

@@ -214,9 +214,11 @@ def test_latents_vs_factors(dead_model, factor_ds, tmp_path):
     assert Image.open(tmp_path / "lf.png").format == "PNG"
     assert result["explained"].shape == (len(result["dims"]), 2)
     assert np.all((result["explained"] >= 0) & (result["explained"] <= 1 + 1e-9))
+    np.testing.assert_array_equal(result["factor_explained"], result["explained"].max(axis=0))
     none = viz.latents_vs_factors(dead_model, factor_ds, num_samples=8, threshold=1e9,
                                   path=tmp_path / "none.png")
     assert none["dims"] == [] and (tmp_path / "none.png").exists()
+    np.testing.assert_array_equal(none["factor_explained"], [0.0, 0.0])
 
 
 class _FactorCodes:
@@ -248,6 +250,7 @@ def test_latents_vs_factors_explained_variance_is_the_correlation_ratio():
     # a + b with a uniform on 3 values (variance 2/3) and b on 4 (variance 5/4)
     np.testing.assert_allclose(eta[2], [(2 / 3) / (2 / 3 + 5 / 4), (5 / 4) / (2 / 3 + 5 / 4)],
                                atol=0.03)
+    np.testing.assert_allclose(result["factor_explained"], [1.0, 1.0], atol=0.02)
 
 
 @pytest.mark.bad_input

@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks._output import write_report  # noqa: E402
 from benchmarks.udr_validation import PILOT_PROTOCOLS, spearman  # noqa: E402
+from benchmarks.udr_validation import verdict as udr_verdict  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_OUTPUT = RESULTS / "udr_search.md"
@@ -187,11 +188,11 @@ def report(search_dir, settings, output, quick):
                  + " | ".join(_rho(per_model[k]) for k, _ in SUPERVISED) + " |")
     lines.append("| every trial (median of its seeds) | "
                  + " | ".join(_rho(per_trial[k]) for k, _ in SUPERVISED) + " |")
-    known = [v[0] for v in per_model.values() if v is not None]
-    if known:
-        verdict = ("UDR tracks the supervised scores over these models" if min(known) > 0.5
-                   else "UDR does not clearly track the supervised scores over these models")
-        lines += ["", verdict + " (every seed)."]
+    if any(v is not None for v in per_model.values()):
+        verdict = udr_verdict({label: per_model[key] for key, label in SUPERVISED},
+                              where="over these models")
+        lines += ["", verdict + " (every seed; a score is tracked when ρ > 0.5 with "
+                  "p < 0.05)."]
     if len(trials) < len(settings["grid"]):
         lines += ["", "The search is not finished: the table grows as trials complete "
                   f"(`{command.replace(' --quick', '')} --threads 1` resumes it)."]

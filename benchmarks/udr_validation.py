@@ -219,11 +219,23 @@ def _section(table, correlations, unit):
     return lines
 
 
+def verdict(by_score, where="here"):
+    """One sentence on which supervised scores UDR tracks: `by_score` maps a score's
+    label to its Spearman `(rho, p, n)` with UDR (or None); a score is tracked when
+    ρ > 0.5 with p < 0.05."""
+    known = {label: v for label, v in by_score.items() if v is not None}
+    tracked = [label for label, (rho, p, _) in known.items() if rho > 0.5 and p < 0.05]
+    others = [label for label in known if label not in tracked]
+    if tracked and not others:
+        return f"UDR tracks every supervised score {where}"
+    if tracked:
+        return f"UDR tracks {' and '.join(tracked)} {where}, not {' or '.join(others)}"
+    return f"UDR does not clearly track the supervised scores {where}"
+
+
 def _verdict(correlations):
-    rho = [v[0] for (c, _), v in correlations.items() if c == "spearman"]
-    if rho and min(rho) > 0.5:
-        return "UDR tracks the supervised scores here"
-    return "UDR does not clearly track the supervised scores here"
+    return verdict({label: correlations.get(("spearman", key))
+                    for key, _, label in SUPERVISED})
 
 
 def write(table, correlations, num_samples, output, quick, population="zoo", groups=(),

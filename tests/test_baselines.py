@@ -405,8 +405,22 @@ def test_adagrad_start_compares_both_accumulator_starts_on_the_paper_network(tmp
     assert bench.main(["--quick", "--output", str(out)]) == 0
     text = out.read_text()
     assert "batch 8, learning rate 1e-2) for 2 steps" in text
+    assert "training loss: mean over the last 2 steps" in text
     for label in bench.VARIANTS.values():  # one row per run, one mean row per optimizer
         assert len(re.findall(rf"^\| {re.escape(label)} \|", text, flags=re.M)) == 2
     assert bench.recipe("adagrad_zero_init", 10, 3)["optimizer"] == "adagrad_zero_init"
     assert bench.recipe("adagrad", 10, 3)["model_args"]["architecture"] == "higgins2017"
+    assert bench.recipe("adagrad", 4_000, 3)["checkpoint_every"] == bench.LOSS_WINDOW
     assert out.with_suffix(".png").exists()
+
+
+def test_udr_verdict_names_the_scores_udr_tracks():
+    bench = _bench("udr_validation")
+    tracked, weak, untested = (0.62, 0.01, 15), (0.78, 0.07, 6), (-0.2, 0.5, 15)
+    assert bench.verdict({"MIG": tracked, "DCI": weak, "BetaVAE": None}) == \
+        "UDR tracks MIG here, not DCI"
+    assert bench.verdict({"MIG": tracked, "DCI": tracked}, where="over these models") == \
+        "UDR tracks every supervised score over these models"
+    assert bench.verdict({"MIG": weak, "DCI": untested}) == \
+        "UDR does not clearly track the supervised scores here"
+    assert bench.verdict({}) == "UDR does not clearly track the supervised scores here"

@@ -110,7 +110,8 @@ def trials_of(table, models):
             continue
         mine = [m for m in models if m["beta"] == row["beta"]]
         entry = {"beta": row["beta"], "udr": row["val_udr"], "udr_min": row["val_udr_min"],
-                 "udr_max": row["val_udr_max"], "cpu_seconds": row.get("cpu_seconds"),
+                 "udr_max": row["val_udr_max"], "kl": row.get("kl"),
+                 "cpu_seconds": row.get("cpu_seconds"),
                  "wall_time_seconds": row.get("wall_time_seconds")}
         for key, _ in SUPERVISED:
             values = [m[key] for m in mine if m[key] is not None]
@@ -158,17 +159,20 @@ def report(search_dir, settings, output, quick):
         f"{settings['udr']['num_samples']:,} images",
         f"- supervised scores of every seed (`kd.metrics.evaluate`, seed 0): "
         f"`{settings['protocols']}`",
+        "- KL: the trial's own model (the first seed), mean KL to the prior over its "
+        "training epoch (nats per image)",
         f"- trials completed: {len(trials)} of {len(settings['grid'])}",
         "",
         "| β | UDR: median [min, max] of the seeds | MIG (median) | DCI (median) | "
-        "BetaVAE (median) | CPU min | wall min |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "BetaVAE (median) | KL (nats) | CPU min | wall min |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for t in sorted(trials, key=lambda t: t["beta"]):
         minutes = [None if t[k] is None else t[k] / 60 for k in ("cpu_seconds", "wall_time_seconds")]
         lines.append(f"| {t['beta']:g} | {_fmt(t['udr'])} [{_fmt(t['udr_min'])}, "
                      f"{_fmt(t['udr_max'])}] | {_fmt(t['mig'])} | {_fmt(t['dci'])} | "
-                     f"{_fmt(t['beta_vae'])} | {_fmt(minutes[0], 1)} | {_fmt(minutes[1], 1)} |")
+                     f"{_fmt(t['beta_vae'])} | {_fmt(t['kl'], 1)} | {_fmt(minutes[0], 1)} | "
+                     f"{_fmt(minutes[1], 1)} |")
     if trials:
         pick = max(trials, key=lambda t: t["udr"])
         lines += ["", f"The search's choice by UDR (no labels): β = {pick['beta']:g}. "

@@ -68,7 +68,8 @@ def measure(steps, seeds, quick=False, verbose=0):
             for optimizer in VARIANTS:
                 print(f"[adagrad_start] {optimizer}, seed {seed}: {steps:,} steps", flush=True)
                 model, summary = kd.training.train(
-                    recipe(optimizer, steps, seed, quick), os.path.join(scratch, f"{optimizer}_{seed}"),
+                    recipe(optimizer, steps, seed, quick),
+                    os.path.join(scratch, f"{optimizer}_{seed}"),
                     verbose=verbose, tensorboard=False)
                 codes = kd.viz.latents_vs_factors(model, ds, num_samples=images, seed=0)
                 logs = summary.get("final_logs") or {}
@@ -76,7 +77,8 @@ def measure(steps, seeds, quick=False, verbose=0):
                              "cpu_seconds": summary.get("cpu_seconds"),
                              "loss": logs.get("loss"), "kl": float(sum(codes["kl"])),
                              "active": len(codes["dims"]),
-                             "explained": dict(zip(ds.factor_names, map(float, codes["factor_explained"])))})
+                             "explained": dict(zip(ds.factor_names,
+                                                   map(float, codes["factor_explained"])))})
     return runs, tuple(ds.factor_names)
 
 
@@ -99,7 +101,8 @@ def report(runs, factor_names, output, steps, quick):
         f"{steps:,} steps per run" + (" — --quick: tiny settings" if quick else ""),
         "- command: `python benchmarks/adagrad_start.py`",
         "- η²: per factor, the largest correlation ratio over the active latents "
-        "(`kd.viz.latents_vs_factors`); KL and active latents (KL > 0.01 nats) over the same images",
+        "(`kd.viz.latents_vs_factors`); KL and active latents (KL > 0.01 nats) over the same "
+        "images",
         f"- training loss: mean over the last {min(LOSS_WINDOW, steps):,} steps (one Keras epoch)",
         "",
         "| optimizer | seed | training loss (nats) | KL (nats) | active latents | "

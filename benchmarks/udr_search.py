@@ -43,8 +43,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks._output import write_report  # noqa: E402
-from benchmarks.udr_validation import PILOT_PROTOCOLS, spearman  # noqa: E402
-from benchmarks.udr_validation import verdict as udr_verdict  # noqa: E402
+from benchmarks.udr_validation import (  # noqa: E402
+    PILOT_PROTOCOLS, spearman, verdict as udr_verdict)
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_OUTPUT = RESULTS / "udr_search.md"

@@ -562,6 +562,56 @@ def kl_per_dimension(model, data, path=None, num_images=1000, seed=0):
     return kl
 
 
+def _conditional_moments(codes, factors, factor_sizes):
+    """Per factor k, the mean and std of each code given factor k = v: two lists of
+    float arrays `[num_codes, factor_size]` (NaN where v was not sampled)."""
+    means, stds = [], []
+    for k, size in enumerate(factor_sizes):
+        m = np.full((codes.shape[1], size), np.nan)
+        s = np.full((codes.shape[1], size), np.nan)
+        for v in range(size):
+            selected = codes[factors[:, k] == v]
+            if len(selected):
+                m[:, v], s[:, v] = selected.mean(axis=0), selected.std(axis=0)
+        means.append(m)
+        stds.append(s)
+    return means, stds
+
+
+def correlation_ratio(codes, factors, factor_sizes):
+    """Pearson's correlation ratio η² of every code dimension with every factor.
+
+    η²_jk = Var_v(E[c_j | factor_k = v]) / Var(c_j): the share of code j's variance that
+    its mean given factor k explains (0 when c_j ignores the factor, 1 when it is a
+    function of it, monotonic or not; 0 for a constant code).
+
+    Args:
+        codes: float array `[n, num_codes]`.
+        factors: int array `[n, num_factors]` of factor value indices.
+        factor_sizes: sequence of int, the number of values of each factor.
+
+    Returns:
+        float64 array `[num_codes, num_factors]`.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    factors = np.asarray(factors)
+    if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
+        raise ValueError("`codes` [n, num_codes] and `factors` [n, num_factors] must be 2-D "
+                         f"with the same n, got shapes {codes.shape} and {factors.shape}.")
+    total_var = codes.var(axis=0)
+    grand_mean = codes.mean(axis=0)
+    explained = np.zeros((codes.shape[1], len(factor_sizes)))
+    for k, size in enumerate(factor_sizes):
+        between = np.zeros(codes.shape[1])  # Σ_v n_v (E[c | v] − E[c])² / n
+        for v in range(size):
+            selected = codes[factors[:, k] == v]
+            if len(selected):
+                between += len(selected) * (selected.mean(axis=0) - grand_mean) ** 2
+        explained[:, k] = np.divide(between / len(codes), total_var,
+                                    out=np.zeros(codes.shape[1]), where=total_var > 0)
+    return explained
+
+
 def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
                        threshold=ACTIVE_KL_THRESHOLD):
     """Mean of each active latent against each factor (Chen et al. 2018, Fig. 6 style).
@@ -591,8 +641,9 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
 
     Returns:
         dict with `dims` (active latents, by decreasing KL), `kl` (their KLs),
-        `factor_names`, `means`: one float array `[len(dims), factor_size]` per
-        factor (NaN where a value was not sampled), `explained`: η², a float array
+        `latent_kl` (every latent's mean KL, a float array `[latent_dim]`),
+        `factor_names`, `means`: one float array `[len(dims), factor_size]` per factor
+        (NaN where a value was not sampled), `explained`: η², a float array
         `[len(dims), num_factors]`, and `factor_explained`: per factor, the largest η²
         over the active latents (how well the code follows that factor; 0 when no
         latent is active), a float array `[num_factors]`.
@@ -608,24 +659,9 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
     kl = _mean_kl(mean, log_var)
     dims = [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] > threshold]
 
-    means, stds = [], []
-    explained = np.zeros((len(dims), len(ds.factor_sizes)))
     active_means = mean[:, dims]
-    total_var = active_means.var(axis=0)
-    grand_mean = active_means.mean(axis=0)
-    for k, size in enumerate(ds.factor_sizes):
-        m = np.full((len(dims), size), np.nan)
-        s = np.full((len(dims), size), np.nan)
-        between = np.zeros(len(dims))  # Σ_v n_v (E[z | v] − E[z])² / n
-        for v in range(size):
-            selected = active_means[factors[:, k] == v]
-            if len(selected):
-                m[:, v], s[:, v] = selected.mean(axis=0), selected.std(axis=0)
-                between += len(selected) * (m[:, v] - grand_mean) ** 2
-        explained[:, k] = np.divide(between / len(mean), total_var,
-                                    out=np.zeros(len(dims)), where=total_var > 0)
-        means.append(m)
-        stds.append(s)
+    means, stds = _conditional_moments(active_means, factors, ds.factor_sizes)
+    explained = correlation_ratio(active_means, factors, ds.factor_sizes)
 
     if path is not None:
         num_factors = len(ds.factor_sizes)
@@ -648,7 +684,7 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
                             transform=axes[0, 0].transAxes)
         figure.tight_layout()
         _save_figure(figure, path)
-    return {"dims": dims, "kl": kl[dims], "factor_names": tuple(ds.factor_names),
+    return {"dims": dims, "kl": kl[dims], "latent_kl": kl, "factor_names": tuple(ds.factor_names),
             "means": means, "explained": explained,
             "factor_explained": explained.max(axis=0, initial=0.0)}
 

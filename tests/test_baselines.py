@@ -139,6 +139,47 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 
+    # The weights are not committed: a run's scores at its last step are kept beside it
+    # and give the row when the weights are gone, for the same step and settings only.
+    seed_0 = runs / "beta_vae_mlp" / "seed_0"
+    kept = json.loads((seed_0 / "scores.json").read_text())
+    assert kept["seed"] == 0 and kept["step"] == 4
+    assert set(kept["outputs"]) == {"dlib", "higgins2017"} and "kl" in kept["facts"]
+    for weights in seed_0.glob("*.keras"):
+        weights.unlink()
+
+    def beta_row():
+        results, _ = bench.run(quick=True, rows=["beta_vae_mlp"], runs_dir=str(runs),
+                               log=lambda *_: None)
+        return results[0]
+
+    row = beta_row()
+    scored = json.loads((tmp_path / "higgins.json").read_text())["results"][1]
+    assert row["protocols"]["dlib"]["scores"] == scored["protocols"]["dlib"]["scores"]
+    assert "seed 0 scored from `scores.json` (weights not committed)" in row["note"]
+    assert "KL to the prior" in row["note"]
+    (seed_0 / "scores.json").write_text(json.dumps({**kept, "step": 2}))  # an older step
+    row = beta_row()
+    assert row["protocols"]["dlib"]["scores"] == []
+    assert "seed 0 not scored: no weights here" in row["note"]
+
+
+def test_higgins_table_says_what_was_measured_for_rows_far_from_the_paper():
+    bench = _bench("higgins_table")
+
+    def row(key, train, mean, recall):
+        scored = {"mean": mean, "std": 0.0, "train_mean": train, "per_factor": recall}
+        return {"key": key, "label": bench.ROWS[key][0], "published": bench.ROWS[key][1:],
+                "protocols": {"dlib": dict(scored), "higgins2017": dict(scored)}}
+
+    results = [row("raw_pixels", 70.0, 41.4, [31, 29, 33, 55, 60]),
+               row("ground_truth", 100.0, 100.0, [100] * 5)]
+    names = ["shape", "scale", "orientation", "position_x", "position_y"]
+    assert bench.diagnoses(results, names) == [
+        "- **Raw pixels** (-4.4 points): training / evaluation accuracy dlib 70.0 / 41.4; "
+        "higgins2017 70.0 / 41.4; fixed factors singled out least: scale (29%) and "
+        "shape (31%)"]
+
 
 def test_higgins_table_notes_how_an_mlp_run_ended_and_how_far_its_loss_still_fell():
     bench = _bench("higgins_table")
@@ -175,9 +216,9 @@ def test_higgins_table_past_plateau_trains_the_mlp_runs_on(tmp_path, monkeypatch
     calls = []
     monkeypatch.setattr(zoo_runs, "train_entry", lambda *a, **k: calls.append(k))
     for past in (False, True):
-        models, note = bench.mlp_models(None, "beta_vae_mlp", 1, str(tmp_path), True, False,
-                                        log=lambda *_: None, past_plateau=past)
-        assert models == [] and "not trained yet" in note
+        runs, note = bench.mlp_runs("beta_vae_mlp", 1, str(tmp_path), True, False,
+                                    log=lambda *_: None, past_plateau=past)
+        assert runs == [] and "not trained yet" in note
     assert [c["stop_at_plateau"] for c in calls] == [True, False]
     with pytest.raises(SystemExit):  # it trains: without --train it is refused
         bench.main(["--past-plateau", "--output", str(tmp_path / "t.md")])

@@ -215,6 +215,9 @@ def test_latents_vs_factors(dead_model, factor_ds, tmp_path):
     assert result["explained"].shape == (len(result["dims"]), 2)
     assert np.all((result["explained"] >= 0) & (result["explained"] <= 1 + 1e-9))
     np.testing.assert_array_equal(result["factor_explained"], result["explained"].max(axis=0))
+    # every latent's KL, the dead one included: the active ones are those above threshold
+    assert result["latent_kl"].shape == (LATENT_DIM,) and result["latent_kl"][DEAD] < 0.01
+    np.testing.assert_array_equal(result["latent_kl"][result["dims"]], result["kl"])
     none = viz.latents_vs_factors(dead_model, factor_ds, num_samples=8, threshold=1e9,
                                   path=tmp_path / "none.png")
     assert none["dims"] == [] and (tmp_path / "none.png").exists()
@@ -251,6 +254,23 @@ def test_latents_vs_factors_explained_variance_is_the_correlation_ratio():
     np.testing.assert_allclose(eta[2], [(2 / 3) / (2 / 3 + 5 / 4), (5 / 4) / (2 / 3 + 5 / 4)],
                                atol=0.03)
     np.testing.assert_allclose(result["factor_explained"], [1.0, 1.0], atol=0.02)
+
+
+def test_correlation_ratio_of_any_codes():
+    # codes of a representation that is not a Gaussian posterior (PCA, InfoGAN's Q)
+    factors = np.stack(np.meshgrid(np.arange(3), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
+    codes = np.stack([factors[:, 1] ** 2, np.ones(len(factors)), factors.sum(axis=1)], axis=1)
+    eta = viz.correlation_ratio(codes, factors, (3, 4))
+    assert eta.shape == (3, 2)
+    np.testing.assert_allclose(eta[0], [0.0, 1.0], atol=1e-12)  # a function of b, not monotonic
+    np.testing.assert_array_equal(eta[1], [0.0, 0.0])  # a constant code explains nothing
+    np.testing.assert_allclose(eta[2].sum(), 1.0)  # a + b on the full grid: the shares add up
+
+
+@pytest.mark.bad_input
+def test_correlation_ratio_checks_shapes():
+    with pytest.raises(ValueError, match="`codes`.*same n.*\\(4, 2\\) and \\(3, 2\\)"):
+        viz.correlation_ratio(np.zeros((4, 2)), np.zeros((3, 2), int), (2, 2))
 
 
 @pytest.mark.bad_input

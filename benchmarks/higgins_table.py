@@ -16,7 +16,8 @@ connected network (random weights per seed);
 DC-IGN, InfoGAN and the conv VAE and β-VAE (β = 4): the zoo presets (`dcign_dsprites`,
 ..., the seeds then vary only the metric; without a preset, or with `--no-zoo`, a
 model trained here for `--train-steps` steps per seed); and the paper's own models,
-"VAE (MLP, paper network)" and "β-VAE (β = 4, MLP, paper network)": the fully
+"VAE (MLP, paper network)" and "β-VAE (β = 4, MLP, paper network)" (and the same runs'
+models at the best BetaVAE score of their learning curve, a row each): the fully
 connected 2D-shapes networks (`architecture="higgins2017"`) with the paper's optimiser
 (Adagrad, lr 1e-2, accumulators from 0 as Duchi et al. 2011 define it), trained by the
 committed recipes `MLP_RECIPES` (one run per seed
@@ -77,6 +78,9 @@ ROWS = {
     "beta_vae": ("β-VAE (β = 4, conv)", 99.23, 0.1),
     "vae_mlp": ("VAE (MLP, paper network)", 61.58, 0.5),
     "beta_vae_mlp": ("β-VAE (β = 4, MLP, paper network)", 99.23, 0.1),
+    "vae_mlp_best": ("VAE (MLP, paper network), best step of its curve", 61.58, 0.5),
+    "beta_vae_mlp_best": ("β-VAE (β = 4, MLP, paper network), best step of its curve",
+                          99.23, 0.1),
 }
 ZOO_NAMES = {"dcign": "dcign_dsprites", "infogan": "infogan_dsprites", "vae": "vae_dsprites",
              "beta_vae": "beta_vae_dsprites"}
@@ -115,6 +119,10 @@ TARGET_MLP_BETA_VAE = 95.0
 KL_ROWS = ("dcign", "vae", "beta_vae", "vae_mlp", "beta_vae_mlp")
 KL_IMAGES = 10_000
 SCORES_FILE = "scores.json"  # an MLP run's scores at its last step (`mlp_run_scores`)
+# The same runs' models at the best BetaVAE score of their curve (`zoo_runs.BEST_MODEL`,
+# kept by `keep_best`): the paper network's score can peak early and fall back.
+BEST_ROWS = {"vae_mlp_best": "vae_mlp", "beta_vae_mlp_best": "beta_vae_mlp"}
+BEST_SCORES_FILE = "best_scores.json"
 
 CLASSIFIER_TEXT = {
     "dlib": "A scikit-learn\n`LogisticRegression(max_iter=1000)` is trained on {num_train} points",
@@ -250,9 +258,10 @@ def mlp_recipe(key, seed, quick=False):
 
 
 def describe_run(recipe, rows, step):
-    """How an MLP run ended, and how far its training loss still fell: the loss over the
-    last `MLP_PLATEAU_STEPS` steps of its curve tells a converged run from one whose
-    BetaVAE score stalled while it was still learning."""
+    """How an MLP run ended, how far its training loss still fell and where its BetaVAE
+    score peaked: the loss over the last `MLP_PLATEAU_STEPS` steps of its curve tells a
+    converged run from one whose score stalled while it was still learning, and the
+    curve's best against its last score one that peaked early and fell back."""
     from kerasdis import zoo_runs
 
     plateau = zoo_runs.plateau(recipe, rows, PLATEAU_METRIC, MLP_PLATEAU_STEPS)
@@ -272,6 +281,13 @@ def describe_run(recipe, rows, step):
             first_step, first = earlier[-1]
             ended += (f" (loss {first:.1f} → {last:.1f} nats from step {first_step:,} "
                       f"to {last_step:,})")
+    scored = [(r["step"], r[f"val_{PLATEAU_METRIC}"]) for r in rows
+              if r.get(f"val_{PLATEAU_METRIC}") is not None]
+    if len(scored) > 1:
+        best_step, best = max(scored, key=lambda point: point[1])
+        if best - scored[-1][1] >= zoo_runs.PLATEAU_MIN_DELTA:  # fell back
+            ended += (f"; curve BetaVAE best {100 * best:.1f}% at {best_step:,}, "
+                      f"{100 * scored[-1][1]:.1f}% at {scored[-1][0]:,}")
     return ended
 
 
@@ -293,7 +309,7 @@ def mlp_runs(key, seeds, runs_dir, train_runs, quick, log, verbose=0, past_plate
             else:
                 zoo_runs.train_entry(mlp_recipe(key, seed), run, verbose=verbose,
                                      metric=PLATEAU_METRIC, min_steps=MLP_PLATEAU_STEPS,
-                                     stop_at_plateau=not past_plateau)
+                                     stop_at_plateau=not past_plateau, keep_best=True)
         if not os.path.isfile(os.path.join(run, training.STATE)):
             continue
         with open(os.path.join(run, training.STATE)) as f:
@@ -322,31 +338,51 @@ def _scores_settings(s):
     return {"protocols": s["protocols"], "fact_images": min(KL_IMAGES, s["pca_images"])}
 
 
-def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None):
+def _best_step(run):
+    """The step of the best BetaVAE score on a run's curve (the first of equal ones)."""
+    from kerasdis import zoo_runs
+
+    scored = [(r[f"val_{PLATEAU_METRIC}"], -r["step"]) for r in zoo_runs.read_curve(run)
+              if r.get(f"val_{PLATEAU_METRIC}") is not None]
+    return -max(scored)[1] if scored else None
+
+
+def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, best=False):
     """`(outputs, facts, cached)` of the MLP run in `run` scored at metric seed `seed`:
-    `outputs` as `kd.metrics.beta_vae_scores` returns them, `facts` as `model_facts`.
+    `outputs` as `kd.metrics.beta_vae_scores` returns them, `facts` as `model_facts`;
+    with `best`, of its model at the best step of its curve (`zoo_runs.BEST_MODEL`).
 
     The weights of these runs are not committed (52 MB each), so the scores of a run
-    are kept next to its state in `SCORES_FILE`, with its step and the settings: a run
-    whose model is here is scored (and the file rewritten); one whose model is gone
-    gives the file's scores if they are of its last step and of these settings, else
-    `(None, None, False)`."""
-    from kerasdis import training
+    are kept next to its state in `SCORES_FILE` (`BEST_SCORES_FILE`), with their step
+    and the settings: a run whose model is here is scored (and the file rewritten); one
+    whose model is gone gives the file's scores if they are of its last (best) step and
+    of these settings, else `(None, None, False)`."""
+    from kerasdis import training, zoo_runs
     from kerasdis.workflows import load_any_model
 
     with open(os.path.join(run, training.STATE)) as f:
         step = json.load(f)["step"]
-    cache = os.path.join(run, SCORES_FILE)
+    if best:
+        step = _best_step(run)
+    cache = os.path.join(run, BEST_SCORES_FILE if best else SCORES_FILE)
+    weights = (zoo_runs.BEST_MODEL,) if best else ("model.keras", training.CHECKPOINT)
     wanted = _scores_settings(s)
-    if not any(os.path.isfile(os.path.join(run, f)) for f in ("model.keras",
-                                                               training.CHECKPOINT)):
+    if not any(os.path.isfile(os.path.join(run, f)) for f in weights):
         if os.path.isfile(cache):
             with open(cache) as f:
                 kept = json.load(f)
             if kept["step"] == step and kept["seed"] == seed and kept["settings"] == wanted:
                 return kept["outputs"], kept["facts"], True
         return None, None, False
-    model = load_any_model(run)
+    if best:
+        import keras
+
+        from kerasdis import models
+
+        models.load_builtins()
+        model = keras.saving.load_model(os.path.join(run, zoo_runs.BEST_MODEL))
+    else:
+        model = load_any_model(run)
     full_grid = s["protocols"]["dlib"]["num_train"] >= 1_000
     codes = kd.metrics.encode_grid(model, ds, verbose=verbose, log_vars=False) \
         if full_grid else None
@@ -477,14 +513,16 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
             facts.append(code_facts(kd, model, ds, fact_images, seed=seed))
         network = "conv" if architecture == "conv" else "the paper's fully connected"
         note = f"{network} VAE (10 latents), random weights per seed" + facts_note(facts, ds)
-    elif key in MLP_RECIPES:
-        runs, note = mlp_runs(key, seeds, runs_dir, train_runs, quick, log, verbose,
+    elif key in MLP_RECIPES or key in BEST_ROWS:
+        best = key in BEST_ROWS  # the runs of the MLP row, trained there
+        runs, note = mlp_runs(BEST_ROWS.get(key, key), seeds, runs_dir,
+                              train_runs and not best, quick, log, verbose,
                               past_plateau=past_plateau)
         facts, cached, missing = [], [], []
         for seed, run in runs:
             outputs, seed_facts, from_file = mlp_run_scores(
                 kd, ds, s, run, seed, score, verbose=verbose, latents_path=latents_path(
-                    not facts and not missing))
+                    not facts and not missing), best=best)
             if outputs is None:
                 missing.append(seed)
                 continue
@@ -492,11 +530,18 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
                 add(outputs)
                 cached.append(seed)
             facts.append(seed_facts)
+        kept = BEST_SCORES_FILE if best else SCORES_FILE
+        if best and runs:
+            note = ("the models of the row above at the best BetaVAE score of their curve "
+                    "(curve protocol; a selection by the metric itself): "
+                    + "; ".join(f"seed {seed}: " + ("no curve" if _best_step(run) is None
+                                                     else f"step {_best_step(run):,}")
+                                for seed, run in runs))
         if cached:
-            note += f"; {_seeds(cached)} scored from `{SCORES_FILE}` (weights not committed)"
+            note += f"; {_seeds(cached)} scored from `{kept}` (weights not committed)"
         if missing:
             note += (f"; {_seeds(missing)} not scored: no weights here and no "
-                     f"`{SCORES_FILE}` of the last step")
+                     f"`{kept}` of the {'best' if best else 'last'} step")
         if facts:
             note += facts_note(facts, ds)
     else:

@@ -316,10 +316,14 @@ class LearningCurve(keras.callbacks.Callback):
             `state.json`), added to this session's.
         initial_cpu_seconds: float or None. The same for CPU time (None: unknown, e.g.
             a run whose earlier sessions did not record it; the column stays empty).
+        best_path: str or None. A `.keras` file where the model is saved (atomically)
+            each time `monitor` beats every earlier row of the curve: the run's best
+            point, kept for a score that peaks before the plateau and falls back.
     """
 
     def __init__(self, path, monitor="val_mig", window=10_000, min_delta=0.01,
-                 stop_at_plateau=True, initial_seconds=0.0, initial_cpu_seconds=0.0):
+                 stop_at_plateau=True, initial_seconds=0.0, initial_cpu_seconds=0.0,
+                 best_path=None):
         super().__init__()
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"`monitor` must be the name of a log such as 'val_mig', "
@@ -333,6 +337,7 @@ class LearningCurve(keras.callbacks.Callback):
         self.initial_seconds = float(initial_seconds)
         self.initial_cpu_seconds = None if initial_cpu_seconds is None else float(
             initial_cpu_seconds)
+        self.best_path = None if best_path is None else os.fspath(best_path)
         self.rows = []
         self.plateau = None
 
@@ -383,8 +388,13 @@ class LearningCurve(keras.callbacks.Callback):
                "cpu_seconds": (None if self.initial_cpu_seconds is None else
                                self.initial_cpu_seconds + time.process_time() - self._started_cpu)}
         row.update({k: float(v) for k, v in logs.items()})
+        earlier = [r[self.monitor] for r in self.rows if r.get(self.monitor) is not None]
         self.rows.append(row)
         self._write()
+        if self.best_path is not None and row[self.monitor] > max(earlier, default=-math.inf):
+            from kerasdis.io import save_model_atomic
+
+            save_model_atomic(self.model, self.best_path)
         if self.plateau is None:
             self.plateau = self._plateau()
             if self.plateau is not None and self.stop_at_plateau:

@@ -38,6 +38,7 @@ CURVE_OPTIONS = {
 }
 CURVE_IMAGES = 640_000  # training images between two evaluations
 PLATEAU_MIN_DELTA = 0.01
+BEST_MODEL = "best.keras"  # the model at the curve's best score (`keep_best`)
 # The plateau window in optimizer steps, at least: at batch 2,048 one evaluation
 # interval (640,000 images) is 312 updates, too few to tell a plateau from a slow start.
 PLATEAU_MIN_STEPS = 10_000
@@ -103,7 +104,7 @@ def _state(out_dir):
 
 def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                 stop_at_plateau=True, data_dir=None, data_options=None, metric=None,
-                min_steps=None):
+                min_steps=None, keep_best=False):
     """Trains (or resumes) a zoo run of `recipe` in `out_dir` until its plateau.
 
     Args:
@@ -119,6 +120,8 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
             entry's target metric, `target_metric(recipe)`).
         min_steps: int or None. The plateau window spans at least this many steps
             (None: `PLATEAU_MIN_STEPS`), for recipes that learn slowly.
+        keep_best: bool. Also keep the model of the curve's best score so far in
+            `out_dir/BEST_MODEL` (`LearningCurve(best_path=...)`).
 
     Returns:
         dict: `steps`, `wall_time_seconds`, `cpu_seconds`, `plateau` (the rule and
@@ -162,7 +165,8 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                           window=rule["window_steps"], min_delta=rule["min_delta"],
                           stop_at_plateau=stop_at_plateau,
                           initial_seconds=state.get("wall_time_seconds", 0.0),
-                          initial_cpu_seconds=state.get("cpu_seconds") if state else 0.0),
+                          initial_cpu_seconds=state.get("cpu_seconds") if state else 0.0,
+                          best_path=os.path.join(out_dir, BEST_MODEL) if keep_best else None),
         ]
         training.train(recipe, out_dir, resume=resume, overwrite=overwrite, verbose=verbose,
                        callbacks=callbacks, data_dir=data_dir, data_options=data_options)

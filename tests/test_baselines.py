@@ -4,6 +4,7 @@ import importlib.util
 import json
 import pathlib
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -139,6 +140,18 @@ def test_higgins_table_mlp_rows_train_the_paper_network_with_adagrad(tmp_path):
     for protocol in ("dlib", "higgins2017"):  # both measured: the target says met or not
         assert re.search(rf"above the MLP VAE \({protocol}\): (met|not met) \(", text)
 
+    # The same runs' models at the best score of their curve: a row of their own.
+    seed_0 = runs / "beta_vae_mlp" / "seed_0"
+    shutil.copy(next(seed_0.glob("*.keras")), seed_0 / "best.keras")
+    (seed_0 / "curve.csv").write_text("step,wall_time_seconds,cpu_seconds,val_beta_vae\n"
+                                      "2,1,1,0.9\n4,2,2,0.5\n")
+    results, _ = bench.run(quick=True, rows=["beta_vae_mlp_best"], runs_dir=str(runs),
+                           log=lambda *_: None)
+    assert len(results[0]["protocols"]["higgins2017"]["scores"]) == 1
+    assert "at the best BetaVAE score of their curve" in results[0]["note"]
+    assert "seed 0: step 2" in results[0]["note"]
+    assert json.loads((seed_0 / "best_scores.json").read_text())["step"] == 2
+
     # The weights are not committed: a run's scores at its last step are kept beside it
     # and give the row when the weights are gone, for the same step and settings only.
     seed_0 = runs / "beta_vae_mlp" / "seed_0"
@@ -192,6 +205,12 @@ def test_higgins_table_notes_how_an_mlp_run_ended_and_how_far_its_loss_still_fel
     assert bench.describe_run(recipe, more, 70_000) == (
         "BetaVAE plateau at 60,000, trained on to 70,000 "
         "(loss 128.0 → 120.0 nats from step 20,000 to 70,000)")
+    # a score that peaked early and fell back: the curve's best and its last
+    falling = [{"step": 10_000 * i, "val_beta_vae": 0.9 - 0.05 * i, "loss": 130.0 - i}
+               for i in range(1, 7)]
+    assert bench.describe_run(recipe, falling, 60_000) == (
+        "BetaVAE plateau at 60,000 (loss 129.0 → 124.0 nats from step 10,000 to 60,000); "
+        "curve BetaVAE best 85.0% at 10,000, 60.0% at 60,000")
     rising = [{"step": 10_000 * i, "val_beta_vae": 0.1 * i, "loss": 130.0 - i}
               for i in range(1, 4)]
     assert bench.describe_run(recipe, rising, 30_000) == "30,000 steps, not finished"

@@ -3,9 +3,10 @@
 import json
 import os
 
+import keras
 import pytest
 
-from kerasdis import callbacks, cli, zoo_runs
+from kerasdis import callbacks, cli, models, zoo_runs
 
 TINY = {"model": "beta_vae", "model_args": {"beta": 4.0, "latent_dim": 3}, "dataset": "dsprites",
         "steps": 16, "batch_size": 8, "learning_rate": 1e-3, "seed": 2, "checkpoint_every": 2}
@@ -91,9 +92,14 @@ def test_train_entry_writes_the_curve_and_runs_to_the_cap_without_plateau(tmp_pa
                                                                           monkeypatch):
     monkeypatch.setattr(callbacks, "plateau_step", lambda *a, **k: None)  # never a plateau
     out = str(tmp_path / "run")
-    summary = zoo_runs.train_entry(TINY, out, verbose=0)
+    summary = zoo_runs.train_entry(TINY, out, verbose=0, keep_best=True)
     assert summary["trained"] and summary["steps"] == 16 and summary["plateau"] is None
     rows = zoo_runs.read_curve(out)
+    # the model of the curve's best score is kept: its optimizer is at that row's step
+    scores = [r["val_beta_vae"] for r in rows]
+    models.load_builtins()
+    best = keras.saving.load_model(os.path.join(out, zoo_runs.BEST_MODEL))
+    assert int(best.optimizer.iterations.numpy()) == rows[scores.index(max(scores))]["step"]
     assert [r["step"] for r in rows] == [4, 8, 12, 16]
     for row in rows:
         assert 0 <= row["val_beta_vae"] <= 1 and 0 <= row["val_discrete_mig"] <= 1

@@ -518,14 +518,15 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
         runs, note = mlp_runs(BEST_ROWS.get(key, key), seeds, runs_dir,
                               train_runs and not best, quick, log, verbose,
                               past_plateau=past_plateau)
-        facts, cached, missing = [], [], []
+        facts, cached, missing, plotted = [], [], [], False
         for seed, run in runs:
             outputs, seed_facts, from_file = mlp_run_scores(
-                kd, ds, s, run, seed, score, verbose=verbose, latents_path=latents_path(
-                    not facts and not missing), best=best)
+                kd, ds, s, run, seed, score, verbose=verbose,
+                latents_path=latents_path(not plotted), best=best)
             if outputs is None:
                 missing.append(seed)
                 continue
+            plotted = plotted or not from_file  # the first model scored here is drawn
             if from_file:
                 add(outputs)
                 cached.append(seed)

@@ -563,19 +563,38 @@ def kl_per_dimension(model, data, path=None, num_images=1000, seed=0):
 
 
 def _conditional_moments(codes, factors, factor_sizes):
-    """Per factor k, the mean and std of each code given factor k = v: two lists of
-    float arrays `[num_codes, factor_size]` (NaN where v was not sampled)."""
-    means, stds = [], []
+    """Per factor k, the mean and std of each code given factor k = v, and how many
+    samples have k = v: `(means, stds, counts)`, lists of float arrays
+    `[num_codes, factor_size]` (NaN where v was not sampled) and int arrays
+    `[factor_size]`."""
+    means, stds, counts = [], [], []
     for k, size in enumerate(factor_sizes):
         m = np.full((codes.shape[1], size), np.nan)
         s = np.full((codes.shape[1], size), np.nan)
+        n = np.zeros(size, dtype=np.int64)
         for v in range(size):
             selected = codes[factors[:, k] == v]
-            if len(selected):
+            n[v] = len(selected)
+            if n[v]:
                 m[:, v], s[:, v] = selected.mean(axis=0), selected.std(axis=0)
         means.append(m)
         stds.append(s)
-    return means, stds
+        counts.append(n)
+    return means, stds, counts
+
+
+def _explained(codes, means, counts):
+    """η² `[num_codes, num_factors]` from `_conditional_moments`' means and counts:
+    Σ_v n_v (E[c | v] − E[c])² / n over Var(c)."""
+    total_var = codes.var(axis=0)
+    grand_mean = codes.mean(axis=0)
+    explained = np.zeros((codes.shape[1], len(means)))
+    for k, (m, n) in enumerate(zip(means, counts)):
+        sampled = n > 0
+        between = (n[sampled] * (m[:, sampled] - grand_mean[:, None]) ** 2).sum(axis=1)
+        explained[:, k] = np.divide(between / len(codes), total_var,
+                                    out=np.zeros(codes.shape[1]), where=total_var > 0)
+    return explained
 
 
 def correlation_ratio(codes, factors, factor_sizes):
@@ -598,18 +617,8 @@ def correlation_ratio(codes, factors, factor_sizes):
     if codes.ndim != 2 or factors.ndim != 2 or len(codes) != len(factors):
         raise ValueError("`codes` [n, num_codes] and `factors` [n, num_factors] must be 2-D "
                          f"with the same n, got shapes {codes.shape} and {factors.shape}.")
-    total_var = codes.var(axis=0)
-    grand_mean = codes.mean(axis=0)
-    explained = np.zeros((codes.shape[1], len(factor_sizes)))
-    for k, size in enumerate(factor_sizes):
-        between = np.zeros(codes.shape[1])  # Σ_v n_v (E[c | v] − E[c])² / n
-        for v in range(size):
-            selected = codes[factors[:, k] == v]
-            if len(selected):
-                between += len(selected) * (selected.mean(axis=0) - grand_mean) ** 2
-        explained[:, k] = np.divide(between / len(codes), total_var,
-                                    out=np.zeros(codes.shape[1]), where=total_var > 0)
-    return explained
+    means, _, counts = _conditional_moments(codes, factors, factor_sizes)
+    return _explained(codes, means, counts)
 
 
 def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
@@ -659,9 +668,9 @@ def latents_vs_factors(model, ds, num_samples=4096, path=None, seed=0,
     kl = _mean_kl(mean, log_var)
     dims = [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] > threshold]
 
-    active_means = mean[:, dims]
-    means, stds = _conditional_moments(active_means, factors, ds.factor_sizes)
-    explained = correlation_ratio(active_means, factors, ds.factor_sizes)
+    active_means = mean[:, dims].astype(np.float64)
+    means, stds, counts = _conditional_moments(active_means, factors, ds.factor_sizes)
+    explained = _explained(active_means, means, counts)  # η², one grouping for both
 
     if path is not None:
         num_factors = len(ds.factor_sizes)

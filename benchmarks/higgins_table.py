@@ -374,15 +374,7 @@ def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, be
             if kept["step"] == step and kept["seed"] == seed and kept["settings"] == wanted:
                 return kept["outputs"], kept["facts"], True
         return None, None, False
-    if best:
-        import keras
-
-        from kerasdis import models
-
-        models.load_builtins()
-        model = keras.saving.load_model(os.path.join(run, zoo_runs.BEST_MODEL))
-    else:
-        model = load_any_model(run)
+    model = load_any_model(os.path.join(run, zoo_runs.BEST_MODEL) if best else run)
     full_grid = s["protocols"]["dlib"]["num_train"] >= 1_000
     codes = kd.metrics.encode_grid(model, ds, verbose=verbose, log_vars=False) \
         if full_grid else None
@@ -535,9 +527,10 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
         if best and runs:
             note = ("the models of the row above at the best BetaVAE score of their curve "
                     "(curve protocol; a selection by the metric itself): "
-                    + "; ".join(f"seed {seed}: " + ("no curve" if _best_step(run) is None
-                                                     else f"step {_best_step(run):,}")
-                                for seed, run in runs))
+                    + "; ".join(f"seed {seed}: " + ("no curve" if step is None
+                                                     else f"step {step:,}")
+                                for seed, step in ((seed, _best_step(run))
+                                                   for seed, run in runs)))
         if cached:
             note += f"; {_seeds(cached)} scored from `{kept}` (weights not committed)"
         if missing:

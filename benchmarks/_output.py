@@ -49,3 +49,21 @@ def write_report(output, text, figure):
     save_figure(figure, Path(output).with_suffix(".png"))
     write_atomic(output, text)
     return text
+
+
+def readme_block(readme, name, body):
+    """Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` in the file
+    `readme` by `body` (written atomically); returns whether the file changed. A README
+    without the markers is an error: the block's place is chosen by hand, once."""
+    import re
+
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{readme} has no {start} ... {end} block to write the table into.")
+    updated = pattern.sub(lambda _: f"{start}\n{body}\n{end}", text, count=1)
+    if updated != text:
+        write_atomic(readme, updated)
+    return updated != text

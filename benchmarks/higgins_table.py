@@ -41,6 +41,8 @@ notes give their steps) and is "not trained yet" when there are none. The rows a
 settings are also written as JSON next to the table (`higgins_table.json`), and a bar
 chart of the three columns per row (`higgins_table.png`); `--update` recomputes only
 `--rows` and keeps the other rows of that file, refusing when the settings differ.
+Written to the default place, the table's short form also replaces the one in the
+project README (between its `<!-- higgins-table:start -->` and `:end -->` markers).
 """
 
 import argparse
@@ -48,6 +50,7 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -61,8 +64,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from benchmarks._output import save_figure, write_atomic  # noqa: E402
+from benchmarks._output import readme_block, save_figure, write_atomic  # noqa: E402
 DEFAULT_OUTPUT = os.path.join(ROOT, "benchmarks", "results", "higgins_table.md")
+# The project README shows the table's three columns between these markers; a run that
+# writes DEFAULT_OUTPUT rewrites them (`readme_table`).
+README = os.path.join(ROOT, "README.md")
+README_BLOCK = "higgins-table"
 
 # key: (label, published mean %, published std %)
 ROWS = {
@@ -625,6 +632,35 @@ def zoo_model(kd, key):
                    "the seeds vary only the metric")
 
 
+def _zoo_steps(note):
+    """The training steps of a zoo row's preset, as `zoo_model` wrote them in its note."""
+    match = re.match(r"zoo `\w+` \((\d+) steps\)", note)
+    return int(match.group(1)) if match else None
+
+
+def _readme_cell(protocol_result):
+    scores = protocol_result["scores"]
+    if not scores:
+        return "not scored"
+    return _cell(protocol_result) if len(scores) > 1 else f"{scores[0]:.2f}"
+
+
+def readme_table(results):
+    """The README's short form of the table: both kerasdis columns (mean ± std over the
+    seeds), the number of seeds and the paper's figure, one line per row."""
+    lines = ["| representation | kerasdis, dlib protocol (%) | kerasdis, higgins2017 "
+             "protocol (%) | seeds | Higgins et al. 2017 (%) |",
+             "|---|---:|---:|---:|---:|"]
+    for r in results:
+        steps = _zoo_steps(r["note"])
+        label = r["label"] + ("" if steps is None else f", zoo preset at {steps:,} steps")
+        cells = [_readme_cell(r["protocols"][p]) for p in PROTOCOLS]
+        lines.append(f"| {label} | {' | '.join(cells)} | "
+                     f"{len(r['protocols']['higgins2017']['scores'])} | "
+                     f"{_published(*r['published'])} |")
+    return "\n".join(lines)
+
+
 def _published(mean, std):
     return f"{mean:g}" + ("" if std is None else f" ± {std:g}")
 
@@ -888,6 +924,8 @@ def main(argv=None):
     write_atomic(sidecar, json.dumps({"results": results, "info": info}, indent=1) + "\n")
     plot(results, os.path.splitext(args.output)[0] + ".png")
     write_atomic(args.output, text)
+    if os.path.abspath(args.output) == DEFAULT_OUTPUT and not args.quick:
+        readme_block(README, README_BLOCK, readme_table(results))
     print(text)
     return 0
 

@@ -252,3 +252,18 @@ def test_step_profile_times_the_conv_layers_alone(tmp_path):
     assert "| `encoder/conv1` (no input gradient) | 64x64x1 |" in text
     assert "| `decoder/logits` | 32x32x32 |" in text
     assert "% of the step" in text and "of the matmul" in text
+
+
+def test_readme_block_replaces_only_its_block_and_refuses_a_readme_without_one(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks._output import readme_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- t:start -->\nold\n<!-- t:end -->\nrest\n")
+    assert readme_block(readme, "t", "new\ntable")
+    assert readme.read_text() == "intro\n<!-- t:start -->\nnew\ntable\n<!-- t:end -->\nrest\n"
+    assert not readme_block(readme, "t", "new\ntable")  # unchanged: nothing written
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="<!-- t:start -->"):
+        readme_block(readme, "t", "x")
+    assert readme.read_text() == "no markers\n"

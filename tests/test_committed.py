@@ -61,3 +61,16 @@ def test_every_committed_run_resumes(checkpoint):
     history = model.fit(batches.take(1), epochs=1, verbose=0, shuffle=False)
     assert int(model.optimizer.iterations.numpy()) == step + 1
     assert all(np.isfinite(v[-1]) for v in history.history.values())
+
+
+def test_readme_shows_the_committed_higgins_table():
+    # The README's short table is rendered from the committed result file, never by hand.
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import higgins_table
+
+    with open(os.path.join(ROOT, "benchmarks", "results", "higgins_table.json")) as f:
+        results = json.load(f)["results"]
+    with open(higgins_table.README, encoding="utf-8") as f:
+        readme = f.read()
+    block = readme.split("<!-- higgins-table:start -->\n")[1].split("\n<!-- higgins-table:end")[0]
+    assert block == higgins_table.readme_table(results)

@@ -304,7 +304,7 @@ def mlp_runs(key, seeds, runs_dir, train_runs, quick, log, verbose=0, past_plate
     `train_runs`; on past it, towards the recipe's step cap, with `past_plateau`)."""
     from kerasdis import training, zoo_runs
 
-    runs, ended, hours = [], [], []
+    runs, ended = [], []
     for seed in range(seeds):
         run = os.path.join(runs_dir, key, f"seed_{seed}")
         if train_runs:
@@ -322,17 +322,16 @@ def mlp_runs(key, seeds, runs_dir, train_runs, quick, log, verbose=0, past_plate
         with open(os.path.join(run, training.STATE)) as f:
             state = json.load(f)
         runs.append((seed, run))
+        cpu = state.get("cpu_seconds")
         ended.append(describe_run(mlp_recipe(key, seed, quick), zoo_runs.read_curve(run),
-                                  state["step"]))
-        hours.append(state.get("cpu_seconds"))
+                                  state["step"])
+                     + ("" if cpu is None else f"; {cpu / 3600:.1f} CPU h to its last step"))
     if not runs:
         return [], "not trained yet: `python benchmarks/higgins_table.py --train` (hours)"
     recipe = MLP_RECIPES[key]
-    known = [h for h in hours if h is not None]
-    cpu = f"; {sum(known) / 3600 / len(known):.1f} CPU h per run" if known else ""
     described = "; ".join(f"seed {s}: {e}" for (s, _), e in zip(runs, ended))
     note = (f"paper network, Adagrad {recipe['learning_rate']:g} (accumulators from 0), "
-            f"batch {recipe['batch_size']}; {described}{cpu}{keras_adagrad_note(key)}")
+            f"batch {recipe['batch_size']}; {described}{keras_adagrad_note(key)}")
     return runs, note
 
 

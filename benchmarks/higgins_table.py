@@ -288,14 +288,28 @@ def describe_run(recipe, rows, step):
             first_step, first = earlier[-1]
             ended += (f" (loss {first:.1f} → {last:.1f} nats from step {first_step:,} "
                       f"to {last_step:,})")
-    scored = [(r["step"], r[f"val_{PLATEAU_METRIC}"]) for r in rows
-              if r.get(f"val_{PLATEAU_METRIC}") is not None]
+    scored = _scored(rows)
     if len(scored) > 1:
-        best_step, best = max(scored, key=lambda point: point[1])
+        best_step, best = _curve_best(rows)
         if best - scored[-1][1] >= zoo_runs.PLATEAU_MIN_DELTA:  # fell back
             ended += (f"; curve BetaVAE best {100 * best:.1f}% at {best_step:,}, "
                       f"{100 * scored[-1][1]:.1f}% at {scored[-1][0]:,}")
     return ended
+
+
+def _scored(rows):
+    """`(step, BetaVAE score)` of the curve rows that have a score, in order."""
+    return [(r["step"], r[f"val_{PLATEAU_METRIC}"]) for r in rows
+            if r.get(f"val_{PLATEAU_METRIC}") is not None]
+
+
+def _curve_best(rows):
+    """`(step, score)` of the best BetaVAE score on a curve (the first of equal ones, as
+    `LearningCurve(best_path=...)` keeps it), or `(None, None)` without scores."""
+    scored = _scored(rows)
+    if not scored:
+        return None, None
+    return max(scored, key=lambda point: point[1])
 
 
 def mlp_runs(key, seeds, runs_dir, train_runs, quick, log, verbose=0, past_plateau=False):
@@ -345,12 +359,10 @@ def _scores_settings(s):
 
 
 def _best_step(run):
-    """The step of the best BetaVAE score on a run's curve (the first of equal ones)."""
+    """The step of the best BetaVAE score on a run's curve (`_curve_best`)."""
     from kerasdis import zoo_runs
 
-    scored = [(r[f"val_{PLATEAU_METRIC}"], -r["step"]) for r in zoo_runs.read_curve(run)
-              if r.get(f"val_{PLATEAU_METRIC}") is not None]
-    return -max(scored)[1] if scored else None
+    return _curve_best(zoo_runs.read_curve(run))[0]
 
 
 def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, best=False):

@@ -370,11 +370,11 @@ def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, be
     `outputs` as `kd.metrics.beta_vae_scores` returns them, `facts` as `model_facts`;
     with `best`, of its model at the best step of its curve (`zoo_runs.BEST_MODEL`).
 
-    The weights of these runs are not committed (52 MB each), so the scores of a run
-    are kept next to its state in `SCORES_FILE` (`BEST_SCORES_FILE`), with their step
-    and the settings: a run whose model is here is scored (and the file rewritten); one
-    whose model is gone gives the file's scores if they are of its last (best) step and
-    of these settings, else `(None, None, False)`."""
+    The weights of these runs are not committed (114 MB each, with the optimizer), so
+    the scores of a run are kept next to its state in `SCORES_FILE` (`BEST_SCORES_FILE`),
+    with their step and the settings: a run whose model is here is scored (and the file
+    rewritten); one whose model is gone gives the file's scores if they are of its last
+    (best) step and of these settings, else `(None, None, False)`."""
     from kerasdis import training, zoo_runs
     from kerasdis.workflows import load_any_model
 

@@ -290,7 +290,7 @@ def describe_run(recipe, rows, step):
                       f"to {last_step:,})")
     scored = _scored(rows)
     if len(scored) > 1:
-        best_step, best = _curve_best(rows)
+        best_step, best = _curve_best(scored)
         if best - scored[-1][1] >= zoo_runs.PLATEAU_MIN_DELTA:  # fell back
             ended += (f"; curve BetaVAE best {100 * best:.1f}% at {best_step:,}, "
                       f"{100 * scored[-1][1]:.1f}% at {scored[-1][0]:,}")
@@ -303,10 +303,9 @@ def _scored(rows):
             if r.get(f"val_{PLATEAU_METRIC}") is not None]
 
 
-def _curve_best(rows):
-    """`(step, score)` of the best BetaVAE score on a curve (the first of equal ones, as
-    `LearningCurve(best_path=...)` keeps it), or `(None, None)` without scores."""
-    scored = _scored(rows)
+def _curve_best(scored):
+    """`(step, score)` of the best of a curve's `_scored` points (the first of equal ones,
+    as `LearningCurve(best_path=...)` keeps it), or `(None, None)` without scores."""
     if not scored:
         return None, None
     return max(scored, key=lambda point: point[1])
@@ -362,7 +361,7 @@ def _best_step(run):
     """The step of the best BetaVAE score on a run's curve (`_curve_best`)."""
     from kerasdis import zoo_runs
 
-    return _curve_best(zoo_runs.read_curve(run))[0]
+    return _curve_best(_scored(zoo_runs.read_curve(run)))[0]
 
 
 def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, best=False):

@@ -364,10 +364,11 @@ def _best_step(run):
     return _curve_best(_scored(zoo_runs.read_curve(run)))[0]
 
 
-def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, best=False):
+def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, best_step=None):
     """`(outputs, facts, cached)` of the MLP run in `run` scored at metric seed `seed`:
     `outputs` as `kd.metrics.beta_vae_scores` returns them, `facts` as `model_facts`;
-    with `best`, of its model at the best step of its curve (`zoo_runs.BEST_MODEL`).
+    with `best_step` (the run's `_best_step`), of its model at that best step of its curve
+    (`zoo_runs.BEST_MODEL`).
 
     The weights of these runs are not committed (114 MB each, with the optimizer), so
     the scores of a run are kept next to its state in `SCORES_FILE` (`BEST_SCORES_FILE`),
@@ -377,10 +378,12 @@ def mlp_run_scores(kd, ds, s, run, seed, score, verbose=0, latents_path=None, be
     from kerasdis import training, zoo_runs
     from kerasdis.workflows import load_any_model
 
-    with open(os.path.join(run, training.STATE)) as f:
-        step = json.load(f)["step"]
+    best = best_step is not None
     if best:
-        step = _best_step(run)
+        step = best_step
+    else:
+        with open(os.path.join(run, training.STATE)) as f:
+            step = json.load(f)["step"]
     cache = os.path.join(run, BEST_SCORES_FILE if best else SCORES_FILE)
     weights = (zoo_runs.BEST_MODEL,) if best else ("model.keras", training.CHECKPOINT)
     wanted = _scores_settings(s)
@@ -527,11 +530,15 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
         runs, note = mlp_runs(BEST_ROWS.get(key, key), seeds, runs_dir,
                               train_runs and not best, quick, log, verbose,
                               past_plateau=past_plateau)
+        best_steps = {seed: _best_step(run) for seed, run in runs} if best else {}
         facts, cached, missing, plotted = [], [], [], False
         for seed, run in runs:
+            if best and best_steps[seed] is None:  # no scored point on its curve
+                missing.append(seed)
+                continue
             outputs, seed_facts, from_file = mlp_run_scores(
                 kd, ds, s, run, seed, score, verbose=verbose,
-                latents_path=latents_path(not plotted), best=best)
+                latents_path=latents_path(not plotted), best_step=best_steps.get(seed))
             if outputs is None:
                 missing.append(seed)
                 continue
@@ -546,8 +553,7 @@ def score_row(kd, key, ds, s, seeds, use_zoo, learning_rate, log, verbose=0, run
                     "(curve protocol; a selection by the metric itself): "
                     + "; ".join(f"seed {seed}: " + ("no curve" if step is None
                                                      else f"step {step:,}")
-                                for seed, step in ((seed, _best_step(run))
-                                                   for seed, run in runs)))
+                                for seed, step in best_steps.items()))
         if cached:
             note += f"; {_seeds(cached)} scored from `{kept}` (weights not committed)"
         if missing:

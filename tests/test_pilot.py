@@ -107,3 +107,8 @@ def test_chosen_recipe_of_the_mlp_stage_trains_chen_et_als_fifty_epochs(pilot, m
                                  "beta": 6.0}
     assert (mlp["batch_size"], mlp["learning_rate"]) == (2048, 1e-3)
     assert mlp["checkpoint_every"] == 360 and mlp["steps"] == 50 * 360  # 50 epochs of 737,280
+    line = pilot.chosen_lines("beta_tcvae")[-1]
+    assert "the conv network at batch 64, beta 6, Adam 0.0001" in line
+    assert "--recipe beta_tcvae" in line
+    monkeypatch.setattr(pilot, "finished", lambda objective: False)
+    assert pilot.chosen_lines("beta_tcvae") == []  # a pilot still running names none

@@ -301,6 +301,21 @@ def mlp_caveat(rows):
             f"the conv recipe (`kerasdis zoo train NAME --recipe FILE`)."]
 
 
+def chosen_lines(objective):
+    """Report lines naming the zoo recipe of a finished pilot (`chosen_recipe`)."""
+    recipe = chosen_recipe(objective)
+    if recipe is None:
+        return []
+    args = recipe["model_args"]
+    weight = [f"{k} {v:g}" for k, v in args.items() if k not in ("latent_dim", "architecture")
+              and isinstance(v, float)]
+    return ["", f"Every stage has finished. The zoo recipe (`python zoo/pilot.py --recipe "
+            f"{objective}`, the best trial by {TARGET[objective]}): the {args['architecture']} "
+            f"network at batch {recipe['batch_size']:,}, " + "".join(w + ", " for w in weight)
+            + f"Adam {recipe['learning_rate']:g}, trained to the plateau of its target metric "
+            f"or {recipe['steps']:,} steps."]
+
+
 def write_report(rows):
     import matplotlib
 
@@ -355,6 +370,7 @@ def write_report(rows):
             lines.append(f"Kept for stages 2 and 3 by the best {TARGET[objective]} of stage 1: "
                          f"{kept}. Pruned: {pruned or 'none'}.")
             lines += mlp_caveat(mine)
+            lines += chosen_lines(objective)
         lines.append("")
         fig, ax = plt.subplots(figsize=(7, 4.2))
         for r in sorted(mine, key=lambda r: (r["search"], r["trial"])):

@@ -306,14 +306,16 @@ def chosen_lines(objective):
     recipe = chosen_recipe(objective)
     if recipe is None:
         return []
+    from kerasdis import models
+
     args = recipe["model_args"]
-    weight = [f"{k} {v:g}" for k, v in args.items() if k not in ("latent_dim", "architecture")
-              and isinstance(v, float)]
+    name = models.get(objective).searched_weight  # as `chosen_recipe` sets it
+    weight = f"{name} {args[name]:g}, " if name in args else ""
     return ["", f"Every stage has finished. The zoo recipe (`python zoo/pilot.py --recipe "
             f"{objective}`, the best trial by {TARGET[objective]}): the {args['architecture']} "
-            f"network at batch {recipe['batch_size']:,}, " + "".join(w + ", " for w in weight)
-            + f"Adam {recipe['learning_rate']:g}, trained to the plateau of its target metric "
-            f"or {recipe['steps']:,} steps."]
+            f"network at batch {recipe['batch_size']:,}, {weight}Adam "
+            f"{recipe['learning_rate']:g}, trained to the plateau of its target metric or "
+            f"{recipe['steps']:,} steps."]
 
 
 def write_report(rows):

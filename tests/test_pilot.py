@@ -53,6 +53,15 @@ def test_stages_two_and_three_keep_the_two_best(pilot, monkeypatch):
     assert [s["model_args"]["pair_k"] for s in ada] == [1, "random"]
 
 
+def test_factor_vae_sweeps_gamma_at_the_papers_learning_rate_too(pilot):
+    searches = pilot.plan("factor_vae")  # stage 1 not run: stage 4 needs no ranking
+    assert [s["stage"] for s in searches] == ["weight", "weight", "paper"]
+    (paper,) = [s for s in searches if s["stage"] == "paper"]
+    assert paper["learning_rate"] == [1e-4] and paper["batch_size"] == 64
+    assert paper["beta"] == pilot.WEIGHTS["factor_vae"]
+    assert "paper" not in [s["stage"] for s in pilot.plan("beta_vae")]
+
+
 def test_command_line_refuses_bad_arguments(pilot, capsys):
     with pytest.raises(SystemExit):
         pilot.main(["no_such_objective"])

@@ -1,6 +1,7 @@
 """Presets and the model zoo: kerasdis.zoo, Model.from_preset / save_to_preset."""
 
 import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -359,6 +360,21 @@ def test_make_table(preset, tmp_path):
     text = readme.read_text()
     assert "![beta_vae_dsprites](beta_vae_dsprites/traversal.png)" in text
     assert "infogan_dsprites/traversal.png" not in text and "animated" not in text
+
+
+def test_make_table_checks_the_targets_relative_to_the_vae():
+    spec = importlib.util.spec_from_file_location("kerasdis_zoo_make_table",
+                                                  os.path.join(REPO, "zoo", "make_table.py"))
+    make_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_table)
+    keys = ("mig", "beta_vae", "factor_vae", "dci")
+    vae = dict.fromkeys(keys, None) | {"mig": 0.04, "beta_vae": 0.85}
+    beta_vae = dict.fromkeys(keys, None) | {"mig": 0.10, "beta_vae": 0.92}
+    text, met = make_table.target("beta_vae_dsprites", beta_vae, vae)
+    assert text == "BetaVAE ≥ 0.90; BetaVAE ≥ VAE + 0.10; MIG ≥ VAE + 0.05"
+    assert met == "no"  # 0.92 is above 0.90 but not 0.10 above the VAE's 0.85
+    assert make_table.target("beta_vae_dsprites", beta_vae | {"beta_vae": 0.96}, vae)[1] == "yes"
+    assert make_table.target("beta_vae_dsprites", beta_vae, None)[1] == "—"  # no VAE entry
 
 
 def test_make_table_shows_seeds_plateau_and_time_to_target(preset, tmp_path):

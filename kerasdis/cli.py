@@ -75,6 +75,9 @@ def _add_train_arguments(parser):
                         default=DEFAULT_RECIPE["optimizer"],
                         help="adam (default), adagrad (Keras's: accumulators start at 0.1) or "
                              "adagrad_zero_init (Duchi et al.'s, Torch7's and PyTorch's: at 0)")
+    parser.add_argument("--discriminator-lr", type=float, default=None,
+                        help="learning rate of FactorVAE's discriminator (Adam, β = 0.5, 0.9; "
+                             "default 1e-4 as Kim & Mnih, whatever --lr)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--likelihood", default="bernoulli")
     parser.add_argument("--architecture", default="conv")
@@ -119,6 +122,7 @@ def recipe_from_args(args):
         "seed": args.seed, "checkpoint_every": args.checkpoint_every,
         "beta_annealing_steps": args.beta_annealing_steps,
         "mixed_precision": args.mixed_precision, "optimizer": args.optimizer,
+        "discriminator_learning_rate": args.discriminator_lr,
     }
 
 

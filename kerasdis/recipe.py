@@ -22,6 +22,8 @@ DEFAULT_RECIPE = {
     "beta_annealing_steps": 0,
     "mixed_precision": False,
     "optimizer": "adam",
+    # None: the model's own (FactorVAE: Adam 1e-4); only for models with a discriminator.
+    "discriminator_learning_rate": None,
 }
 OPTIMIZERS = ("adam", "adagrad", "adagrad_zero_init")  # kerasdis.models.base.recipe_optimizer
 
@@ -51,6 +53,16 @@ def complete_recipe(recipe):
         raise ValueError(
             f"`beta_annealing_steps` must be a non-negative integer, got {full['beta_annealing_steps']!r}."
         )
+    disc_lr = full["discriminator_learning_rate"]
+    if disc_lr is not None:
+        if isinstance(disc_lr, bool) or not isinstance(disc_lr, (int, float)) \
+                or not disc_lr > 0 or not math.isfinite(disc_lr):
+            raise ValueError(f"`discriminator_learning_rate` must be a positive number or "
+                             f"null, got {disc_lr!r}.")
+        if not kd_models.get(full["model"]).uses_discriminator_learning_rate:
+            raise ValueError(f"`discriminator_learning_rate` applies to a model trained beside "
+                             f"a discriminator (factor_vae); the model {full['model']!r} has "
+                             f"none, so it must be null, got {disc_lr!r}.")
     if full["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {full['optimizer']!r}.")
     if not isinstance(full["mixed_precision"], bool):

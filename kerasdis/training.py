@@ -11,6 +11,7 @@ recipe = {
     "checkpoint_every": 2_000,
     "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
     "optimizer": "adam",                 # or "adagrad", "adagrad_zero_init" (recipe_optimizer)
+    "discriminator_learning_rate": None, # FactorVAE's discriminator (None: Adam 1e-4)
     "mixed_precision": False,            # True: bfloat16 compute, float32 variables/losses
 }
 ```
@@ -104,12 +105,14 @@ def build_model(recipe, dataset):
 
 
 def compile_model(model, recipe):
-    """Compiles with the recipe's optimizer and learning rate (`compile_for_recipe` of the
-    class; a user's class written before `optimizer` existed is called without it)."""
-    if recipe.get("optimizer", "adam") == "adam":
-        model.compile_for_recipe(recipe["learning_rate"])
-    else:
-        model.compile_for_recipe(recipe["learning_rate"], optimizer=recipe["optimizer"])
+    """Compiles with the recipe's optimizer and learning rates (`compile_for_recipe` of
+    the class; a user's class written before `optimizer` existed is called without it)."""
+    kwargs = {}
+    if recipe.get("optimizer", "adam") != "adam":
+        kwargs["optimizer"] = recipe["optimizer"]
+    if recipe.get("discriminator_learning_rate") is not None:
+        kwargs["discriminator_learning_rate"] = recipe["discriminator_learning_rate"]
+    model.compile_for_recipe(recipe["learning_rate"], **kwargs)
 
 
 class _Checkpoint(keras.callbacks.Callback):

@@ -88,6 +88,9 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         ({"batch_size": -1}, "batch_size"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"lr": 1e-3}, "Unknown recipe keys"),
+        ({"discriminator_learning_rate": 1e-4}, "has none"),
+        ({"model": "factor_vae", "discriminator_learning_rate": 0}, "positive number"),
+        ({"model": "factor_vae", "discriminator_learning_rate": "tied"}, "positive number"),
     ],
 )
 @pytest.mark.bad_input
@@ -209,3 +212,24 @@ def test_recipe_rejects_an_unknown_optimizer_and_infogan_keeps_its_adams(tmp_pat
         training.train({"model": "infogan", "steps": 2, "batch_size": 8, "checkpoint_every": 2,
                         "optimizer": "adagrad"}, str(tmp_path / "gan"), verbose=0,
                        tensorboard=False)
+
+
+def test_recipe_sets_factor_vaes_discriminator_learning_rate_and_resumes_with_it(tmp_path):
+    from kerasdis.recipe import complete_recipe
+
+    recipe = {"model": "factor_vae", "model_args": {"gamma": 10.0, "latent_dim": 4},
+              "steps": 4, "batch_size": 8, "checkpoint_every": 2, "learning_rate": 5e-4,
+              "discriminator_learning_rate": 5e-4}
+    model, summary = training.train(recipe, str(tmp_path / "run"), verbose=0, tensorboard=False)
+    assert summary["recipe"]["discriminator_learning_rate"] == 5e-4
+    assert float(model.optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+    reloaded = keras.saving.load_model(str(tmp_path / "run" / "checkpoint.keras"))
+    assert float(reloaded.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(reloaded.discriminator_optimizer.beta_1) == pytest.approx(0.5)
+    # without the key, the discriminator keeps Kim & Mnih's 1e-4 whatever the VAE's rate
+    assert complete_recipe({})["discriminator_learning_rate"] is None
+    default = training.build_model(complete_recipe({**recipe, "discriminator_learning_rate": None}),
+                                   kd.data.load("dsprites"))
+    training.compile_model(default, {**recipe, "discriminator_learning_rate": None})
+    assert float(default.discriminator_optimizer.learning_rate) == pytest.approx(1e-4)

@@ -268,6 +268,9 @@ def test_time_limit_stops_between_trials_and_the_next_call_resumes(small, tmp_pa
     (dict(model="vae", beta=(1.0, 2.0)), "no weight"),
     (dict(model="dip_vae", beta_annealing_steps=10), "cannot be annealed"),
     (dict(model="factor_vae", batch_size=2), "at least 4"),
+    (dict(discriminator_learning_rate=1e-4), "no discriminator"),
+    (dict(model="factor_vae", discriminator_learning_rate=-1.0), "discriminator_learning_rate"),
+    (dict(model="factor_vae", discriminator_learning_rate="same"), "'tied'"),
     (dict(model="nope"), "model"),
     (dict(role="observer"), "role"),
     (dict(role="worker", oracle_port=None), "oracle_port"),
@@ -594,3 +597,23 @@ def test_tune_prints_an_estimate_before_searching(tmp_path, capsys, monkeypatch)
     assert "per trial here (training" in out and "up to 3 trials: about" in out
     assert cli.main([*args, "--no-estimate"]) == 0
     assert "per trial here" not in capsys.readouterr().out and len(calls) == 2
+
+
+def test_factor_vae_discriminator_learning_rate_tied_or_fixed(small):
+    def built(value, learning_rate=5e-4):
+        hypermodel = tuning.DisentanglementHyperModel(
+            "factor_vae", small, beta=10.0, latent_dim=4, learning_rate=learning_rate,
+            architecture="mlp", discriminator_learning_rate=value)
+        hp = keras_tuner.HyperParameters()
+        model = hypermodel.build(hp)
+        return hypermodel, model
+
+    hypermodel, model = built(None)
+    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert "discriminator_learning_rate" not in hypermodel.describe()  # old searches resume
+    hypermodel, model = built("tied")
+    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(5e-4)
+    assert hypermodel.describe()["discriminator_learning_rate"] == "tied"
+    _, model = built(2e-4)
+    assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(2e-4)

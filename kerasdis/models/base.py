@@ -281,6 +281,8 @@ class ModelTraits:
         min_batch_size: the smallest batch the objective's estimators accept.
         tunable: False when a tuner cannot search the model; `untunable_reason` says why.
         uses_learning_rate: False when the model's `compile()` sets its own optimizers.
+        uses_discriminator_learning_rate: True when `compile_for_recipe` takes a
+            `discriminator_learning_rate` (a model trained beside an adversary).
     """
 
     registered_name = None
@@ -292,6 +294,7 @@ class ModelTraits:
     tunable = True
     untunable_reason = None
     uses_learning_rate = True
+    uses_discriminator_learning_rate = False
 
     @classmethod
     def dataset_args(cls, dataset):

@@ -22,6 +22,7 @@ from kerasdis.models.base import (
     TwoOptimizersMixin,
     check_non_negative,
     check_positive_int,
+    recipe_optimizer,
     unpack_images,
 )
 from kerasdis.models.registry import register
@@ -43,8 +44,8 @@ def default_vae_optimizer():
     return keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.999)
 
 
-def default_discriminator_optimizer():
-    return keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
+def default_discriminator_optimizer(learning_rate=1e-4):
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
 
 
 @register("factor_vae")
@@ -74,6 +75,7 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
     searched_range = (10.0, 100.0)
     annealed_variable = "gamma"
     min_batch_size = 4
+    uses_discriminator_learning_rate = True
 
     loss_term_names = ("loss", "reconstruction", "kl", "tc", "disc_loss", "disc_accuracy")
 
@@ -88,6 +90,15 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
         super().__init__(latent_dim=latent_dim, input_shape=input_shape,
                          architecture=architecture, likelihood=likelihood, beta=1.0,
                          seed=seed, **kwargs)
+
+    def compile_for_recipe(self, learning_rate, optimizer="adam", discriminator_learning_rate=None):
+        """Compiles the VAE with the recipe's optimizer at `learning_rate` and the
+        discriminator with the paper's Adam (β = 0.5, 0.9) at `discriminator_learning_rate`
+        (None: the paper's 1e-4, whatever the VAE's rate; Kim & Mnih train both at 1e-4)."""
+        self.compile(optimizer=recipe_optimizer(optimizer, learning_rate),
+                     discriminator_optimizer=default_discriminator_optimizer(
+                         1e-4 if discriminator_learning_rate is None
+                         else discriminator_learning_rate))
 
     def create_objective_state(self):
         # === Layers ===

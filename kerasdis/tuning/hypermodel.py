@@ -343,6 +343,21 @@ class SeedTwins(keras.callbacks.Callback):
 
 
 # --------------------------------------------------------------------- hypermodel
+def _check_discriminator_learning_rate(value, cls, model):
+    """None, a positive number or "tied"; only for a model with a discriminator."""
+    if value is None:
+        return None
+    if value != "tied" and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                            or not value > 0 or not math.isfinite(value)):
+        raise ValueError(f"`discriminator_learning_rate` must be None, a positive number or "
+                         f"'tied' (the trial's learning rate), got {value!r}.")
+    if not cls.uses_discriminator_learning_rate:
+        raise ValueError(f"`discriminator_learning_rate`: the model {model!r} has no "
+                         f"discriminator whose learning rate it sets; leave it None, got "
+                         f"{value!r}.")
+    return value if value == "tied" else float(value)
+
+
 class DisentanglementHyperModel(keras_tuner.HyperModel):
     """A `keras_tuner.HyperModel` of any kerasdis objective.
 
@@ -377,6 +392,9 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
         latent_dim: `(lo, hi)` (integers), list, or an int. Defaults to `(4, 12)`.
         learning_rate: `(lo, hi)` (log scale), list, or a number (Adam).
             Defaults to `(1e-4, 1e-3)`.
+        discriminator_learning_rate: for a model trained beside a discriminator
+            (`factor_vae`): None (the model's own, FactorVAE: Adam 1e-4), a positive
+            number, or `"tied"` (the trial's `learning_rate`). Not searched.
         steps_per_epoch: int. Defaults to `1000`.
         epochs: int. Evaluations per trial. Defaults to `3`.
         batch_size: int. Defaults to `64`.
@@ -411,7 +429,8 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
                  metrics=("discrete_mig",), metric_options=None, beta_annealing_steps=0, seed=0,
                  architecture="conv", likelihood="bernoulli", model_args=None,
                  reconstruction_budget=None, tradeoff_metric="discrete_mig", tradeoff_penalty=1.0,
-                 seeds_per_trial=1, udr_options=None, name=None, tunable=True):
+                 seeds_per_trial=1, udr_options=None, discriminator_learning_rate=None,
+                 name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
         cls = kd_models.get(model)
         if not cls.tunable:
@@ -434,6 +453,8 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
                 "beta", cls.searched_range if beta is None else beta, positive=True)
         self.latent_space = _check_space("latent_dim", latent_dim, integer=True)
         self.lr_space = _check_space("learning_rate", learning_rate, positive=True)
+        self.discriminator_learning_rate = _check_discriminator_learning_rate(
+            discriminator_learning_rate, cls, model)
         self.steps_per_epoch = _check_positive_int("steps_per_epoch", steps_per_epoch)
         self.epochs = _check_positive_int("epochs", epochs)
         self.batch_size = _check_positive_int("batch_size", batch_size)
@@ -515,8 +536,12 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
     def build_model(self, beta, latent_dim, learning_rate, seed):
         """The compiled model of these hyper-parameter values with seed `seed`."""
         model = self.model_class(**self.model_kwargs(beta, latent_dim, seed))
-        # FactorVAE: the discriminator keeps its default Adam(1e-4, 0.5, 0.9).
-        model.compile_for_recipe(float(learning_rate))
+        disc = self.discriminator_learning_rate
+        if disc is None:  # FactorVAE: the discriminator keeps its default Adam(1e-4, 0.5, 0.9)
+            model.compile_for_recipe(float(learning_rate))
+        else:
+            model.compile_for_recipe(float(learning_rate), discriminator_learning_rate=float(
+                learning_rate if disc == "tied" else disc))
         # Built optimizers take the state saved with a checkpoint's weights (Hyperband
         # continues trials from their parent's checkpoint, the best model is reloaded).
         if hasattr(model, "discriminator_optimizer"):
@@ -595,6 +620,8 @@ class DisentanglementHyperModel(keras_tuner.HyperModel):
             out["seeds_per_trial"] = self.seeds_per_trial
         if self.udr_options is not None:
             out["udr_options"] = dict(self.udr_options)
+        if self.discriminator_learning_rate is not None:
+            out["discriminator_learning_rate"] = self.discriminator_learning_rate
         return out
 
 

@@ -295,7 +295,8 @@ def load_trial_model(project_dir, trial_id, dataset=None):
         seed=settings["seed"], architecture=settings["architecture"],
         likelihood=settings["likelihood"], model_args=settings["model_args"],
         seeds_per_trial=settings.get("seeds_per_trial", 1),
-        udr_options=settings.get("udr_options"))
+        udr_options=settings.get("udr_options"),
+        discriminator_learning_rate=settings.get("discriminator_learning_rate"))
     model = hypermodel.build_model(values.get("beta"), values["latent_dim"],
                                    values["learning_rate"], settings["seed"])
     model.load_weights(checkpoint)

@@ -22,12 +22,13 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    stage 1; the other pairs are pruned.
 3. `mlp`: the fully connected network of Chen et al. (2018) at their batch 2,048 and
    Adam 1e-3, at the two best weights of stage 1.
-4. `paper`: where an objective's paper trains at a learning rate stage 1 does not,
-   its weight sweep at the paper's own recipe (`PAPER_ARMS`). FactorVAE: Kim & Mnih
-   (2018, Sec. 4 and Appendix A) train the VAE and the discriminator both with Adam
-   1e-4 at batch 64; stage 1's VAE at 5e-4 learns five times faster than the
-   discriminator (FactorVAE's default Adam 1e-4, β = (0.5, 0.9)) that estimates its
-   total correlation. This stage runs beside the others (it needs no ranking).
+4. Further weight sweeps of one objective (`EXTRA_SEARCHES`), each beside stage 1
+   (they need no ranking). FactorVAE's stage 1 trains the VAE at Adam 5e-4 and its
+   discriminator, which estimates the total correlation, at the paper's Adam 1e-4
+   (β = 0.5, 0.9): the encoder moves five times faster than its critic. `paper`
+   sweeps γ at Kim & Mnih's own recipe (2018, Sec. 4 and Appendix A: both at Adam
+   1e-4, batch 64); `tied` at stage 1's 5e-4 for both (`discriminator_learning_rate=
+   "tied"`), so that it differs from stage 1 by the discriminator's rate alone.
 
 The VAE (`vae`, the baseline every entry is compared with) has stage 1 only.
 Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
@@ -86,8 +87,13 @@ KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
 ARMS = {"ada_gvae": [("conv-b64-k1", "conv", 64, {"pair_k": 1}),
                      ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})]}
 ONE_STAGE = {"ada_gvae", "vae"}  # the VAE is the baseline at the base recipe
-# Stage 4: (arm, architecture, batch, model arguments, learning rate) of the paper.
-PAPER_ARMS = {"factor_vae": ("conv-b64", "conv", 64, {}, 1e-4)}
+# Stage 4: further weight sweeps (see the docstring), as the searches of `plan`.
+EXTRA_SEARCHES = {"factor_vae": [
+    dict(stage="paper", arm="conv-b64", architecture="conv", batch_size=64,
+         learning_rate=[1e-4], model_args={}),
+    dict(stage="tied", arm="conv-b64", architecture="conv", batch_size=64,
+         learning_rate=[BASE_LEARNING_RATE], model_args={}, discriminator_learning_rate="tied"),
+]}
 
 
 def project_dir(objective, stage, arm):
@@ -122,11 +128,7 @@ def plan(objective):
     searches = [dict(stage="weight", arm=arm, architecture=architecture, batch_size=batch,
                      beta=weights, learning_rate=[BASE_LEARNING_RATE], model_args=args)
                 for arm, architecture, batch, args in arms]
-    if objective in PAPER_ARMS:
-        arm, architecture, batch, args, learning_rate = PAPER_ARMS[objective]
-        searches.append(dict(stage="paper", arm=arm, architecture=architecture,
-                             batch_size=batch, beta=weights, learning_rate=[learning_rate],
-                             model_args=args))
+    searches += [dict(search, beta=weights) for search in EXTRA_SEARCHES.get(objective, ())]
     ranking = stage_one_ranking(objective)
     if ranking is None or objective in ONE_STAGE:
         return searches
@@ -144,6 +146,13 @@ def plan(objective):
                          beta=betas if weights else None, learning_rate=[1e-3],
                          model_args=args))
     return searches
+
+
+def discriminator_setting(search):
+    """The search's `discriminator_learning_rate` for `kd.tuning.search`, when it sets one
+    (a search without it keeps the settings its `search.json` was started with)."""
+    value = search.get("discriminator_learning_rate")
+    return {} if value is None else {"discriminator_learning_rate": value}
 
 
 def run(objective, threads, stages=None, hours=None):
@@ -187,7 +196,7 @@ def run(objective, threads, stages=None, hours=None):
             epochs=EVALUATIONS, metrics=metrics,
             metric_options={m: PILOT_METRICS[m] for m in metrics},
             model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None,
-            time_limit=left)
+            time_limit=left, **discriminator_setting(search))
         if result.time_limit_reached:
             print(f"[pilot] {objective} {name}: stopped at --hours; run again to resume",
                   flush=True)
@@ -239,10 +248,15 @@ def chosen_recipe(objective, stages=None):
         images = data.load("dsprites").num_examples
         every = -(-images // search["batch_size"])  # one epoch
         steps = MLP_EPOCHS * every
-    return {"model": objective, "model_args": model_args, "dataset": "dsprites",
-            "steps": steps, "batch_size": search["batch_size"],
-            "learning_rate": float(row["learning_rate"]), "seed": 0,
-            "checkpoint_every": every, "beta_annealing_steps": 0}
+    recipe = {"model": objective, "model_args": model_args, "dataset": "dsprites",
+              "steps": steps, "batch_size": search["batch_size"],
+              "learning_rate": float(row["learning_rate"]), "seed": 0,
+              "checkpoint_every": every, "beta_annealing_steps": 0}
+    discriminator = search.get("discriminator_learning_rate")
+    if discriminator is not None:
+        recipe["discriminator_learning_rate"] = (recipe["learning_rate"] if discriminator == "tied"
+                                                 else float(discriminator))
+    return recipe
 
 
 # ------------------------------------------------------------------------- report
@@ -351,6 +365,8 @@ def write_report(rows):
         "`best` and `final` are the entry's target metric (the tuner's objective), `dMIG`",
         "the final discrete MIG, `rec.` the training reconstruction loss (nats per image);",
         "wall and CPU time are of the whole trial, evaluations included.",
+        "FactorVAE's discriminator trains with Adam 1e-4 (β = 0.5, 0.9), Kim & Mnih's, except",
+        "in the `tied-` searches, where it trains at the VAE's learning rate.",
         "",
     ]
     for objective in sorted({r["objective"] for r in rows}):
@@ -415,7 +431,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
                         help="run (or resume) this objective's pilot")
-    parser.add_argument("--stage", action="append", choices=("weight", "learning_rate", "mlp", "paper"),
+    parser.add_argument("--stage", action="append", choices=("weight", "learning_rate", "mlp", "paper", "tied"),
                         help="run only these stages, or with --recipe choose among their "
                              "trials only (repeatable)")
     parser.add_argument("--threads", type=int, default=0,

@@ -62,7 +62,7 @@ def complete_recipe(recipe):
         if not kd_models.get(full["model"]).uses_discriminator_learning_rate:
             raise ValueError(f"`discriminator_learning_rate` applies to a model trained beside "
                              f"a discriminator (factor_vae); the model {full['model']!r} has "
-                             f"none, so it must be null, got {disc_lr!r}.")
+                             f"none, so leave it unset (null), got {disc_lr!r}.")
     if full["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {full['optimizer']!r}.")
     if not isinstance(full["mixed_precision"], bool):

@@ -75,6 +75,9 @@ def add_tune_parser(subparsers):
                         default=["1e-4", "1e-3"], metavar="V",
                         help="Adam learning rate: LO HI (log scale), V or A,B,C "
                              "(default 1e-4 1e-3)")
+    parser.add_argument("--discriminator-lr", default=None, metavar="LR",
+                        help="FactorVAE's discriminator: a learning rate, or 'tied' to each "
+                             "trial's --lr (default: its own Adam 1e-4, as Kim & Mnih)")
     parser.add_argument("--steps-per-epoch", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=3,
                         help="epochs per trial; disentanglement is scored after each")
@@ -165,7 +168,20 @@ def search_kwargs_from_args(args):
     beta = _number_space(float)(args.beta, "--beta")
     if beta is not None:
         kwargs["beta"] = beta
+    if args.discriminator_lr is not None:
+        kwargs["discriminator_learning_rate"] = _discriminator_lr(args.discriminator_lr)
     return kwargs
+
+
+def _discriminator_lr(text):
+    """`--discriminator-lr`: "tied" or a number (the hypermodel checks its range)."""
+    if text == "tied":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"--discriminator-lr: expected a learning rate or 'tied', got {text!r}.") from None
 
 
 def _duration(seconds):
@@ -184,7 +200,7 @@ def describe_search_cost(kwargs, max_trials):
     names = ("beta", "latent_dim", "learning_rate", "steps_per_epoch", "epochs", "batch_size",
              "metrics", "metric_options", "beta_annealing_steps", "architecture", "likelihood",
              "model_args", "reconstruction_budget", "tradeoff_metric", "tradeoff_penalty",
-             "seeds_per_trial", "udr_options")
+             "seeds_per_trial", "udr_options", "discriminator_learning_rate")
     hypermodel = tuning.search_hypermodel(kwargs["model"], kwargs["dataset"], kwargs["objective"],
                                           seed=kwargs["seed"],
                                           **{k: kwargs[k] for k in names if k in kwargs})

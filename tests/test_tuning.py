@@ -382,7 +382,7 @@ def test_cli_arguments_map_to_search(tmp_path):
         "--lr", "3e-4", "--objective", "val_mig", "--metric-options", '{"mig": {"subsample": 100}}',
         "--tuner", "hyperband", "--max-trials", "0", "--out", str(tmp_path / "a" / "b"),
         "--role", "worker", "--oracle-port", "9000", "--tuner-id", "w1",
-        "--time-limit", "5400"])
+        "--time-limit", "5400", "--discriminator-lr", "tied"])
     assert args.func is tune_cli.cmd_tune
     kwargs = tune_cli.search_kwargs_from_args(args)
     assert kwargs["beta"] == (10.0, 50.0) and kwargs["latent_dim"] == [4, 6, 10]
@@ -390,7 +390,12 @@ def test_cli_arguments_map_to_search(tmp_path):
     assert kwargs["directory"] == str(tmp_path / "a") and kwargs["project_name"] == "b"
     assert kwargs["metric_options"] == {"mig": {"subsample": 100}}
     assert (kwargs["role"], kwargs["oracle_port"], kwargs["tuner_id"]) == ("worker", 9000, "w1")
-    assert kwargs["time_limit"] == 5400.0
+    assert kwargs["time_limit"] == 5400.0 and kwargs["discriminator_learning_rate"] == "tied"
+    args.discriminator_lr = "2e-4"
+    assert tune_cli.search_kwargs_from_args(args)["discriminator_learning_rate"] == 2e-4
+    args.discriminator_lr = "fast"
+    with pytest.raises(ValueError, match="--discriminator-lr"):
+        tune_cli.search_kwargs_from_args(args)
 
 
 # ------------------------------------------------------ processes: resume, distributed

@@ -22,7 +22,8 @@ DEFAULT_RECIPE = {
     "beta_annealing_steps": 0,
     "mixed_precision": False,
     "optimizer": "adam",
-    # None: the model's own (FactorVAE: Adam 1e-4); only for models with a discriminator.
+    # None: the model's own (FactorVAE: Adam 1e-4); only for models whose trait
+    # `uses_discriminator_learning_rate` is True.
     "discriminator_learning_rate": None,
 }
 OPTIMIZERS = ("adam", "adagrad", "adagrad_zero_init")  # kerasdis.models.base.recipe_optimizer
@@ -58,11 +59,14 @@ def complete_recipe(recipe):
         if isinstance(disc_lr, bool) or not isinstance(disc_lr, (int, float)) \
                 or not disc_lr > 0 or not math.isfinite(disc_lr):
             raise ValueError(f"`discriminator_learning_rate` must be a positive number or "
-                             f"null, got {disc_lr!r}.")
+                             f"null (to tie it to the VAE's, give `learning_rate`'s value), "
+                             f"got {disc_lr!r}.")
         if not kd_models.get(full["model"]).uses_discriminator_learning_rate:
-            raise ValueError(f"`discriminator_learning_rate` applies to a model trained beside "
-                             f"a discriminator (factor_vae); the model {full['model']!r} has "
-                             f"none, so leave it unset (null), got {disc_lr!r}.")
+            takers = [n for n in kd_models.builtin_names()
+                      if kd_models.get(n).uses_discriminator_learning_rate]
+            raise ValueError(f"`discriminator_learning_rate` is taken only by {takers}; the "
+                             f"model {full['model']!r} does not take it, so leave it unset "
+                             f"(null), got {disc_lr!r}.")
     if full["optimizer"] not in OPTIMIZERS:
         raise ValueError(f"`optimizer` must be one of {OPTIMIZERS}, got {full['optimizer']!r}.")
     if not isinstance(full["mixed_precision"], bool):

@@ -11,7 +11,7 @@ recipe = {
     "checkpoint_every": 2_000,
     "beta_annealing_steps": 0,           # > 0: linear warm-up of β (BetaAnnealing)
     "optimizer": "adam",                 # or "adagrad", "adagrad_zero_init" (recipe_optimizer)
-    "discriminator_learning_rate": None, # FactorVAE's discriminator (None: Adam 1e-4)
+    "discriminator_learning_rate": None,  # FactorVAE's discriminator (None: Adam 1e-4)
     "mixed_precision": False,            # True: bfloat16 compute, float32 variables/losses
 }
 ```

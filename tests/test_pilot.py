@@ -66,6 +66,14 @@ def test_factor_vae_sweeps_gamma_at_the_papers_learning_rate_too(pilot):
     assert [s["stage"] for s in pilot.plan("beta_vae")] == ["weight", "weight"]
 
 
+def test_stage_two_does_not_repeat_the_papers_sweep(pilot, monkeypatch):
+    ranking = [(0.70, "conv-b64", "conv", 64, 10.0), (0.65, "conv-b256", "conv", 256, 10.0)]
+    monkeypatch.setattr(pilot, "stage_one_ranking", lambda objective: ranking)
+    second = {s["arm"]: s["learning_rate"] for s in pilot.plan("factor_vae")
+              if s["stage"] == "learning_rate"}
+    assert second == {"conv-b64": [1e-3], "conv-b256": [1e-4, 1e-3]}  # paper: 1e-4 at b64
+
+
 def test_a_tied_trial_trains_and_its_recipe_names_the_discriminators_rate(pilot, monkeypatch):
     monkeypatch.setattr(pilot, "WEIGHTS", {**pilot.WEIGHTS, "factor_vae": [10.0]})
     monkeypatch.setattr(pilot, "IMAGES_PER_TRIAL", 64 * 4)
@@ -81,6 +89,7 @@ def test_a_tied_trial_trains_and_its_recipe_names_the_discriminators_rate(pilot,
     recipe = pilot.chosen_recipe("factor_vae", stages=["tied"])
     assert recipe["learning_rate"] == recipe["discriminator_learning_rate"] == 5e-4
     assert recipe["model_args"]["gamma"] == 10.0
+    assert "Adam 0.0005 (discriminator Adam 0.0005)" in " ".join(pilot.chosen_lines("factor_vae"))
 
 
 def test_command_line_refuses_bad_arguments(pilot, capsys):

@@ -88,7 +88,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         ({"batch_size": -1}, "batch_size"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"lr": 1e-3}, "Unknown recipe keys"),
-        ({"discriminator_learning_rate": 1e-4}, "has none"),
+        ({"discriminator_learning_rate": 1e-4}, "does not take it"),
         ({"model": "factor_vae", "discriminator_learning_rate": 0}, "positive number"),
         ({"model": "factor_vae", "discriminator_learning_rate": "tied"}, "positive number"),
     ],
@@ -214,7 +214,7 @@ def test_recipe_rejects_an_unknown_optimizer_and_infogan_keeps_its_adams(tmp_pat
                        tensorboard=False)
 
 
-def test_recipe_sets_factor_vaes_discriminator_learning_rate_and_resumes_with_it(tmp_path):
+def test_recipe_sets_factor_vaes_discriminator_learning_rate_and_checkpoints_it(tmp_path):
     from kerasdis.recipe import complete_recipe
 
     recipe = {"model": "factor_vae", "model_args": {"gamma": 10.0, "latent_dim": 4},

@@ -269,7 +269,7 @@ def test_time_limit_stops_between_trials_and_the_next_call_resumes(small, tmp_pa
     (dict(model="dip_vae", beta_annealing_steps=10), "cannot be annealed"),
     (dict(model="factor_vae", batch_size=2), "at least 4"),
     (dict(discriminator_learning_rate=1e-4), "no discriminator"),
-    (dict(model="factor_vae", discriminator_learning_rate=-1.0), "discriminator_learning_rate"),
+    (dict(model="factor_vae", discriminator_learning_rate=-1.0), "a positive number or 'tied'"),
     (dict(model="factor_vae", discriminator_learning_rate="same"), "'tied'"),
     (dict(model="nope"), "model"),
     (dict(role="observer"), "role"),

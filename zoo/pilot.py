@@ -10,8 +10,9 @@ those trials as keras-tuner grid searches and writes what they measured:
     python zoo/pilot.py --recipe ada_gvae          # the zoo recipe the pilot chose
     python zoo/pilot.py --recipe beta_tcvae --stage mlp   # the best of stage 3 only
 
-Each objective's pilot has three stages, run in order; each stage is one grid search
-per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
+Each objective's pilot has three stages, run in order (and, for some objectives, the
+further sweeps of stage 4, which need no ranking and run after stage 1); each stage is
+one grid search per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), resumed where it
 stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
 
 1. `weight`: the objective's weight over the published sweep (β-VAE β ∈ {2, 4, 8, 16};
@@ -19,7 +20,9 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    weight) with Adam 5e-4, on the conv network of Locatello et al. (2019) at batch 64
    and at batch 256.
 2. `learning_rate`: Adam 1e-4 and 1e-3 on the two best (batch, weight) pairs of
-   stage 1; the other pairs are pruned.
+   stage 1; the other pairs are pruned. A rate that a stage-4 sweep of the same arm
+   already trains every weight at (FactorVAE's `paper`: 1e-4 at batch 64) is not
+   trained again.
 3. `mlp`: the fully connected network of Chen et al. (2018) at their batch 2,048 and
    Adam 1e-3, at the two best weights of stage 1.
 4. Further weight sweeps of one objective (`EXTRA_SEARCHES`), each beside stage 1
@@ -134,12 +137,15 @@ def plan(objective):
         return searches
     best = ranking[:KEEP]
     arm_args = {arm: args for arm, _, _, args in arms}
+    swept = {(s["arm"], lr) for s in EXTRA_SEARCHES.get(objective, ())
+             if s.get("discriminator_learning_rate") is None for lr in s["learning_rate"]}
     for _, arm, architecture, batch in sorted({(None, *r[1:4]) for r in best},
                                               key=lambda r: r[1]):
         betas = sorted({r[4] for r in best if r[1] == arm}, key=lambda b: b or 0)
         searches.append(dict(stage="learning_rate", arm=arm, architecture=architecture,
                              batch_size=batch, beta=betas if weights else None,
-                             learning_rate=[1e-4, 1e-3], model_args=arm_args[arm]))
+                             learning_rate=[lr for lr in (1e-4, 1e-3) if (arm, lr) not in swept],
+                             model_args=arm_args[arm]))
     arm, architecture, batch, args = MLP_ARM
     betas = sorted({r[4] for r in best}, key=lambda b: b or 0)
     searches.append(dict(stage="mlp", arm=arm, architecture=architecture, batch_size=batch,
@@ -338,10 +344,12 @@ def chosen_lines(objective):
     args = recipe["model_args"]
     name = models.get(objective).searched_weight  # as `chosen_recipe` sets it
     weight = f"{name} {args[name]:g}, " if name in args else ""
+    discriminator = recipe.get("discriminator_learning_rate")
+    critic = "" if discriminator is None else f" (discriminator Adam {discriminator:g})"
     return ["", f"Every stage has finished. The zoo recipe (`python zoo/pilot.py --recipe "
             f"{objective}`, the best trial by {TARGET[objective]}): the {args['architecture']} "
             f"network at batch {recipe['batch_size']:,}, {weight}Adam "
-            f"{recipe['learning_rate']:g}, trained to the plateau of its target metric or "
+            f"{recipe['learning_rate']:g}{critic}, trained to the plateau of its target metric or "
             f"{recipe['steps']:,} steps."]
 
 
@@ -411,7 +419,8 @@ def write_report(rows):
             images = [s * r["batch_size"] / 1e6 for s in steps]
             weight = "" if r["weight"] is None else f" w={r['weight']:g}"
             ax.plot(images, values, marker="o",
-                    label=f"{r['architecture']} b{r['batch_size']}{weight} lr={r['learning_rate']:g}")
+                    label=f"{r['search'].split('-')[0]}: {r['architecture']} b{r['batch_size']}"
+                          f"{weight} lr={r['learning_rate']:g}")
         ax.set_xlabel("million training images (steps × batch)")
         ax.set_ylabel(f"{TARGET[objective]} (pilot protocol)")
         ax.set_title(f"{objective}: pilot trials")
@@ -431,7 +440,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
                         help="run (or resume) this objective's pilot")
-    parser.add_argument("--stage", action="append", choices=("weight", "learning_rate", "mlp", "paper", "tied"),
+    parser.add_argument("--stage", action="append",
+                        choices=("weight", "learning_rate", "mlp", "paper", "tied"),
                         help="run only these stages, or with --recipe choose among their "
                              "trials only (repeatable)")
     parser.add_argument("--threads", type=int, default=0,

@@ -282,7 +282,7 @@ class ModelTraits:
         tunable: False when a tuner cannot search the model; `untunable_reason` says why.
         uses_learning_rate: False when the model's `compile()` sets its own optimizers.
         uses_discriminator_learning_rate: True when `compile_for_recipe` takes a
-            `discriminator_learning_rate` (a model trained beside an adversary).
+            `discriminator_learning_rate` (FactorVAE; InfoGAN sets its own optimizers).
     """
 
     registered_name = None

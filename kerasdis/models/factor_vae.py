@@ -44,8 +44,12 @@ def default_vae_optimizer():
     return keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.999)
 
 
-def default_discriminator_optimizer(learning_rate=1e-4):
-    return keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
+DISCRIMINATOR_LEARNING_RATE = 1e-4  # Kim & Mnih's, whatever the VAE's rate
+
+
+def default_discriminator_optimizer(learning_rate=None):
+    return keras.optimizers.Adam(learning_rate or DISCRIMINATOR_LEARNING_RATE,
+                                 beta_1=0.5, beta_2=0.9)
 
 
 @register("factor_vae")
@@ -97,8 +101,7 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
         (None: the paper's 1e-4, whatever the VAE's rate; Kim & Mnih train both at 1e-4)."""
         self.compile(optimizer=recipe_optimizer(optimizer, learning_rate),
                      discriminator_optimizer=default_discriminator_optimizer(
-                         1e-4 if discriminator_learning_rate is None
-                         else discriminator_learning_rate))
+                         discriminator_learning_rate))
 
     def create_objective_state(self):
         # === Layers ===

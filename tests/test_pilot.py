@@ -1,7 +1,6 @@
 """`zoo/pilot.py`: the pilot trials of the zoo's recipes, by the grid tuner (tiny budget)."""
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 
@@ -56,13 +55,10 @@ def test_stages_two_and_three_keep_the_two_best(pilot, monkeypatch):
 
 def test_factor_vae_sweeps_gamma_at_the_papers_learning_rate_too(pilot):
     searches = pilot.plan("factor_vae")  # stage 1 not run: stage 4 needs no ranking
-    assert [s["stage"] for s in searches] == ["weight", "weight", "paper", "tied"]
-    paper, tied = searches[2:]
+    assert [s["stage"] for s in searches] == ["weight", "weight", "paper"]
+    paper = searches[2]
     assert paper["learning_rate"] == [1e-4] and paper["batch_size"] == 64
-    assert paper["beta"] == tied["beta"] == pilot.WEIGHTS["factor_vae"]
-    assert pilot.discriminator_setting(paper) == {}  # the model's own Adam 1e-4
-    assert tied["learning_rate"] == [pilot.BASE_LEARNING_RATE]
-    assert pilot.discriminator_setting(tied) == {"discriminator_learning_rate": "tied"}
+    assert paper["beta"] == pilot.WEIGHTS["factor_vae"]
     assert [s["stage"] for s in pilot.plan("beta_vae")] == ["weight", "weight"]
 
 
@@ -72,24 +68,6 @@ def test_stage_two_does_not_repeat_the_papers_sweep(pilot, monkeypatch):
     second = {s["arm"]: s["learning_rate"] for s in pilot.plan("factor_vae")
               if s["stage"] == "learning_rate"}
     assert second == {"conv-b64": [1e-3], "conv-b256": [1e-4, 1e-3]}  # paper: 1e-4 at b64
-
-
-def test_a_tied_trial_trains_and_its_recipe_names_the_discriminators_rate(pilot, monkeypatch):
-    monkeypatch.setattr(pilot, "WEIGHTS", {**pilot.WEIGHTS, "factor_vae": [10.0]})
-    monkeypatch.setattr(pilot, "IMAGES_PER_TRIAL", 64 * 4)
-    monkeypatch.setitem(pilot.PILOT_METRICS, "factor_vae",
-                        {"num_train": 50, "num_eval": 50, "num_variance_estimate": 500})
-    pilot.run("factor_vae", threads=0, stages=["tied"])
-    (row,) = pilot.trial_rows()
-    assert row["search"] == "tied-conv-b64" and len(row["curve"]) == pilot.EVALUATIONS
-    settings = json.loads(Path(pilot.project_dir("factor_vae", "tied", "conv-b64"),
-                               "search.json").read_text())["hypermodel"]
-    assert settings["discriminator_learning_rate"] == "tied"
-    monkeypatch.setattr(pilot, "finished", lambda objective: True)
-    recipe = pilot.chosen_recipe("factor_vae", stages=["tied"])
-    assert recipe["learning_rate"] == recipe["discriminator_learning_rate"] == 5e-4
-    assert recipe["model_args"]["gamma"] == 10.0
-    assert "Adam 0.0005 (discriminator Adam 0.0005)" in " ".join(pilot.chosen_lines("factor_vae"))
 
 
 def test_command_line_refuses_bad_arguments(pilot, capsys):

@@ -30,8 +30,9 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    discriminator, which estimates the total correlation, at the paper's Adam 1e-4
    (β = 0.5, 0.9): the encoder moves five times faster than its critic. `paper`
    sweeps γ at Kim & Mnih's own recipe (2018, Sec. 4 and Appendix A: both at Adam
-   1e-4, batch 64); `tied` at stage 1's 5e-4 for both (`discriminator_learning_rate=
-   "tied"`), so that it differs from stage 1 by the discriminator's rate alone.
+   1e-4, batch 64), where the two move at the same rate. (A sweep with both at 5e-4
+   was pruned before it ran: the `paper` sweep's score falls with γ as stage 1's
+   does, so the ratio of the two rates does not explain that fall.)
 
 The VAE (`vae`, the baseline every entry is compared with) has stage 1 only.
 Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
@@ -94,8 +95,6 @@ ONE_STAGE = {"ada_gvae", "vae"}  # the VAE is the baseline at the base recipe
 EXTRA_SEARCHES = {"factor_vae": [
     dict(stage="paper", arm="conv-b64", architecture="conv", batch_size=64,
          learning_rate=[1e-4], model_args={}),
-    dict(stage="tied", arm="conv-b64", architecture="conv", batch_size=64,
-         learning_rate=[BASE_LEARNING_RATE], model_args={}, discriminator_learning_rate="tied"),
 ]}
 
 
@@ -138,7 +137,7 @@ def plan(objective):
     best = ranking[:KEEP]
     arm_args = {arm: args for arm, _, _, args in arms}
     swept = {(s["arm"], lr) for s in EXTRA_SEARCHES.get(objective, ())
-             if s.get("discriminator_learning_rate") is None for lr in s["learning_rate"]}
+             for lr in s["learning_rate"]}
     for _, arm, architecture, batch in sorted({(None, *r[1:4]) for r in best},
                                               key=lambda r: r[1]):
         betas = sorted({r[4] for r in best if r[1] == arm}, key=lambda b: b or 0)
@@ -152,13 +151,6 @@ def plan(objective):
                          beta=betas if weights else None, learning_rate=[1e-3],
                          model_args=args))
     return searches
-
-
-def discriminator_setting(search):
-    """The search's `discriminator_learning_rate` for `kd.tuning.search`, when it sets one
-    (a search without it keeps the settings its `search.json` was started with)."""
-    value = search.get("discriminator_learning_rate")
-    return {} if value is None else {"discriminator_learning_rate": value}
 
 
 def run(objective, threads, stages=None, hours=None):
@@ -202,7 +194,7 @@ def run(objective, threads, stages=None, hours=None):
             epochs=EVALUATIONS, metrics=metrics,
             metric_options={m: PILOT_METRICS[m] for m in metrics},
             model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None,
-            time_limit=left, **discriminator_setting(search))
+            time_limit=left)
         if result.time_limit_reached:
             print(f"[pilot] {objective} {name}: stopped at --hours; run again to resume",
                   flush=True)
@@ -254,15 +246,10 @@ def chosen_recipe(objective, stages=None):
         images = data.load("dsprites").num_examples
         every = -(-images // search["batch_size"])  # one epoch
         steps = MLP_EPOCHS * every
-    recipe = {"model": objective, "model_args": model_args, "dataset": "dsprites",
-              "steps": steps, "batch_size": search["batch_size"],
-              "learning_rate": float(row["learning_rate"]), "seed": 0,
-              "checkpoint_every": every, "beta_annealing_steps": 0}
-    discriminator = search.get("discriminator_learning_rate")
-    if discriminator is not None:
-        recipe["discriminator_learning_rate"] = (recipe["learning_rate"] if discriminator == "tied"
-                                                 else float(discriminator))
-    return recipe
+    return {"model": objective, "model_args": model_args, "dataset": "dsprites",
+            "steps": steps, "batch_size": search["batch_size"],
+            "learning_rate": float(row["learning_rate"]), "seed": 0,
+            "checkpoint_every": every, "beta_annealing_steps": 0}
 
 
 # ------------------------------------------------------------------------- report
@@ -344,12 +331,10 @@ def chosen_lines(objective):
     args = recipe["model_args"]
     name = models.get(objective).searched_weight  # as `chosen_recipe` sets it
     weight = f"{name} {args[name]:g}, " if name in args else ""
-    discriminator = recipe.get("discriminator_learning_rate")
-    critic = "" if discriminator is None else f" (discriminator Adam {discriminator:g})"
     return ["", f"Every stage has finished. The zoo recipe (`python zoo/pilot.py --recipe "
             f"{objective}`, the best trial by {TARGET[objective]}): the {args['architecture']} "
             f"network at batch {recipe['batch_size']:,}, {weight}Adam "
-            f"{recipe['learning_rate']:g}{critic}, trained to the plateau of its target metric or "
+            f"{recipe['learning_rate']:g}, trained to the plateau of its target metric or "
             f"{recipe['steps']:,} steps."]
 
 
@@ -373,8 +358,8 @@ def write_report(rows):
         "`best` and `final` are the entry's target metric (the tuner's objective), `dMIG`",
         "the final discrete MIG, `rec.` the training reconstruction loss (nats per image);",
         "wall and CPU time are of the whole trial, evaluations included.",
-        "FactorVAE's discriminator trains with Adam 1e-4 (β = 0.5, 0.9), Kim & Mnih's, except",
-        "in the `tied-` searches, where it trains at the VAE's learning rate.",
+        "FactorVAE's discriminator trains with Adam 1e-4 (β = 0.5, 0.9), Kim & Mnih's, in",
+        "every search, whatever the VAE's learning rate `lr`.",
         "",
     ]
     for objective in sorted({r["objective"] for r in rows}):
@@ -441,7 +426,7 @@ def main(argv=None):
     parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
                         help="run (or resume) this objective's pilot")
     parser.add_argument("--stage", action="append",
-                        choices=("weight", "learning_rate", "mlp", "paper", "tied"),
+                        choices=("weight", "learning_rate", "mlp", "paper"),
                         help="run only these stages, or with --recipe choose among their "
                              "trials only (repeatable)")
     parser.add_argument("--threads", type=int, default=0,

@@ -295,8 +295,8 @@ def _train(recipe, out_dir, write_dir, resume, verbose, callbacks, strategy, ten
         for stale in (checkpoint_path, os.path.join(out_dir, STATE)):
             if os.path.exists(stale):
                 os.remove(stale)
-    if chief:
-        write_json(recipe_path, recipe)
+    if chief:  # unset keys (None) are left out: they read back as their defaults
+        write_json(recipe_path, {k: v for k, v in recipe.items() if v is not None})
     previous_seconds = previous_cpu_seconds = 0.0
     with strategy.scope(), dtype_policy(recipe):
         if load:

@@ -222,6 +222,8 @@ def test_recipe_sets_factor_vaes_discriminator_learning_rate_and_checkpoints_it(
               "discriminator_learning_rate": 5e-4}
     model, summary = training.train(recipe, str(tmp_path / "run"), verbose=0, tensorboard=False)
     assert summary["recipe"]["discriminator_learning_rate"] == 5e-4
+    saved = json.loads((tmp_path / "run" / "recipe.json").read_text())
+    assert saved["discriminator_learning_rate"] == 5e-4
     assert float(model.optimizer.learning_rate) == pytest.approx(5e-4)
     assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(5e-4)
     reloaded = keras.saving.load_model(str(tmp_path / "run" / "checkpoint.keras"))
@@ -229,6 +231,10 @@ def test_recipe_sets_factor_vaes_discriminator_learning_rate_and_checkpoints_it(
     assert float(reloaded.discriminator_optimizer.beta_1) == pytest.approx(0.5)
     # without the key, the discriminator keeps Kim & Mnih's 1e-4 whatever the VAE's rate
     assert complete_recipe({})["discriminator_learning_rate"] is None
+    training.train({**TINY, "steps": 2, "checkpoint_every": 2}, str(tmp_path / "vae"), verbose=0,
+                   tensorboard=False)  # an unset key is not written to recipe.json
+    saved = json.loads((tmp_path / "vae" / "recipe.json").read_text())
+    assert "discriminator_learning_rate" not in saved
     default = training.build_model(complete_recipe({**recipe, "discriminator_learning_rate": None}),
                                    kd.data.load("dsprites"))
     training.compile_model(default, {**recipe, "discriminator_learning_rate": None})

@@ -50,6 +50,29 @@ def _image_hashes(images, weights):
     return h
 
 
+def _factor_indices(ds, factors, num_factors):
+    """Indices of `factors` (names or indices, None: all) among `ds`'s factors."""
+    if factors is None:
+        return list(range(num_factors))
+    names = list(getattr(ds, "factor_names", None) or [])
+    if isinstance(factors, (str, int)):
+        factors = [factors]
+    indices = []
+    for factor in factors:
+        if isinstance(factor, str) and factor in names:
+            indices.append(names.index(factor))
+        elif (isinstance(factor, (int, np.integer)) and not isinstance(factor, bool)
+              and 0 <= factor < num_factors):
+            indices.append(int(factor))
+        else:
+            raise ValueError(f"`factors` has {factor!r}, which is not a factor of "
+                             f"{getattr(ds, 'name', 'the dataset')}: expected names of "
+                             f"{names} or indices 0..{num_factors - 1}.")
+    if not indices or len(set(indices)) != len(indices):
+        raise ValueError(f"`factors` must name one or more distinct factors, got {factors!r}.")
+    return indices
+
+
 class FactorRepresentation:
     """The ground-truth factors of a dataset as a representation ("Ground truth" row).
 
@@ -74,9 +97,13 @@ class FactorRepresentation:
             in `[0, 1]`. Defaults to `False`: the codes are the factor indices (the
             logistic regression of `beta_vae_score` separates them perfectly; scaled
             to [0, 1], its L2 penalty costs a few points on tiny protocols).
+        factors: the factors the codes keep, as names (`ds.factor_names`) or indices,
+            in that order; `None` (default) keeps every factor. A representation that
+            leaves factors out is a perfectly disentangled code of the others: what a
+            metric gives a model that captured only those.
     """
 
-    def __init__(self, ds, normalize=False):
+    def __init__(self, ds, normalize=False, factors=None):
         self.sizes = rep.factor_sizes_of(ds)
         if rep.grid_size(ds) is None:
             raise ValueError(
@@ -86,16 +113,17 @@ class FactorRepresentation:
             )
         self.ds = ds
         self.normalize = bool(normalize)
-        self.latent_dim = len(self.sizes)
-        self._scale = np.array([1.0 / max(s - 1, 1) if self.normalize else 1.0
-                                for s in self.sizes], dtype=np.float32)
+        self.factors = _factor_indices(ds, factors, len(self.sizes))
+        self.latent_dim = len(self.factors)
+        self._scale = np.array([1.0 / max(self.sizes[k] - 1, 1) if self.normalize else 1.0
+                                for k in self.factors], dtype=np.float32)
         self._grid = None
         self._keys = None
         self._order = None
 
     def codes_of(self, factors):
-        """float32 codes `[n, K]` of integer factors `[n, K]`."""
-        return np.asarray(factors, dtype=np.float32) * self._scale
+        """float32 codes `[n, len(self.factors)]` of integer factors `[n, K]`."""
+        return np.asarray(factors, dtype=np.float32)[:, self.factors] * self._scale
 
     def grid_codes(self):
         """`GridCodes` of the whole factor grid: the code of grid point i is its factors."""
@@ -145,9 +173,10 @@ class FactorRepresentation:
         return self.codes_of(self.factors_of_images(images))
 
 
-def ground_truth(ds, normalize=False):
-    """The "Ground truth" representation of `ds`: a `FactorRepresentation`."""
-    return FactorRepresentation(ds, normalize=normalize)
+def ground_truth(ds, normalize=False, factors=None):
+    """The "Ground truth" representation of `ds`: a `FactorRepresentation` (of only
+    `factors`, names or indices, when given)."""
+    return FactorRepresentation(ds, normalize=normalize, factors=factors)
 
 
 def raw_pixels():

@@ -484,3 +484,33 @@ def test_udr_verdict_names_the_scores_udr_tracks():
     assert bench.verdict({"MIG": weak, "DCI": untested}) == \
         "UDR does not clearly track the supervised scores here"
     assert bench.verdict({}) == "UDR does not clearly track the supervised scores here"
+
+
+@pytest.mark.bad_input
+def test_ground_truth_of_some_factors_keeps_only_their_codes(dsprites):
+    gt = ground_truth(dsprites, factors=["position_x", "scale"])
+    assert gt.latent_dim == 2
+    f = dsprites.sample_factors(4, seed=1)
+    np.testing.assert_array_equal(gt.grid_codes().lookup(f), f[:, [3, 1]].astype(np.float32))
+    np.testing.assert_array_equal(ground_truth(dsprites, factors=[3, 1]).codes_of(f),
+                                  gt.codes_of(f))
+    for bad in (["colour"], [7], [], ["scale", "scale"], [True]):
+        with pytest.raises(ValueError, match="`factors`"):
+            ground_truth(dsprites, factors=bad)
+
+
+def test_higgins_table_ground_truth_without_a_factor_still_scores_by_elimination(tmp_path):
+    # one factor no code follows is singled out by elimination (every dimension varies):
+    # the metric barely notices it; the row has no published figure and no target
+    bench = _bench("higgins_table")
+    results, info = bench.run(quick=True, rows=["ground_truth_without_shape"],
+                              log=lambda *_: None)
+    (row,) = results
+    assert row["published"] == (None, None)
+    assert row["protocols"]["dlib"]["mean"] >= 90.0
+    assert "shape left out" in row["note"]
+    text = bench.to_markdown(results, info)
+    assert "| Ground truth without shape (not in the paper) |" in text
+    assert " | — | " in text
+    assert "not met by" not in text and "## Rows more than" not in text
+    bench.plot(results, str(tmp_path / "t.png"))

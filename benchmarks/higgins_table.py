@@ -791,6 +791,25 @@ def diagnoses(results, factor_names):
     return lines
 
 
+def fewer_factors_lines(results):
+    """Lines on the ground-truth rows of fewer factors (`GROUND_TRUTH_FACTORS`): the
+    score of a perfect code that leaves factors out, the ceiling of a model that does."""
+    lines = []
+    for r in results:
+        factors = GROUND_TRUTH_FACTORS.get(r["key"])
+        mean = r["protocols"]["higgins2017"].get("mean")
+        if factors is None or mean is None:
+            continue
+        lines.append(f"- a perfect code of {', '.join(factors)} only: {mean:.1f} under "
+                     "higgins2017")
+    if not lines:
+        return []
+    return ["", "What a perfect code of fewer factors scores (the ground-truth rows not in "
+            "the paper): a fixed factor that no dimension follows is singled out by "
+            "elimination (every dimension varies), so one factor left out costs nothing "
+            "and two are confused with each other:", "", *lines]
+
+
 def _time_line(results):
     """The wall and CPU time of the rows as last computed (their training too, with
     `--train`)."""
@@ -849,6 +868,7 @@ def to_markdown(results, info):
                   "seeds):", "", *far, "",
                   DIAGNOSIS_TEXT.format(num_train=sizes["num_train"],
                                         num_eval=sizes["num_eval"])]
+    lines += fewer_factors_lines(results)
     higgins = s["protocols"]["higgins2017"]
     text = PROTOCOL_TEXT.format(
         pca_images=s["pca_images"], num_eval=sizes["num_eval"], batch_size=sizes["batch_size"],

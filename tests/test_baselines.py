@@ -513,4 +513,6 @@ def test_higgins_table_ground_truth_without_a_factor_still_scores_by_elimination
     assert "| Ground truth without shape (not in the paper) |" in text
     assert " | — | " in text
     assert "not met by" not in text and "## Rows more than" not in text
+    assert ("- a perfect code of scale, orientation, position_x, position_y only: "
+            f"{row['protocols']['higgins2017']['mean']:.1f} under higgins2017") in text
     bench.plot(results, str(tmp_path / "t.png"))

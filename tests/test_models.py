@@ -173,6 +173,48 @@ def test_factor_vae_permute_dims_permutes_each_column():
     assert len(set(orders)) > 1  # columns are permuted independently
 
 
+@pytest.mark.parametrize("samples,permuted", [("split", 8), ("batch", 16)])
+def test_factor_vae_discriminator_samples(samples, permuted, binary_images, monkeypatch):
+    """"split": the discriminator sees half the batch real and the other half permuted;
+    "batch": the whole batch real and its whole permutation (m of each per batch of m)."""
+    from kerasdis.models import factor_vae
+
+    permuted_rows = []
+    real_permute = factor_vae.permute_dims
+
+    def recording_permute(z, seed=(0, 0)):
+        permuted_rows.append(int(z.shape[0]))
+        return real_permute(z, seed=seed)
+
+    monkeypatch.setattr(factor_vae, "permute_dims", recording_permute)
+    model = kd.models.FactorVAE(gamma=10.0, discriminator_units=16, seed=0,
+                                discriminator_samples=samples)
+    model.compile()
+    x = binary_images[:16]
+    terms = model.compute_terms(x, training=True)
+    assert permuted_rows == [permuted]  # of a batch of 16
+    assert 0.0 <= float(terms["disc_accuracy"]) <= 1.0
+    assert np.isfinite(float(terms["tc"])) and np.isfinite(float(terms["disc_loss"]))
+    # the same TC term either way: D's logit difference on every code of the batch
+    z = model.forward(x, training=True)["z"]
+    logits = model.discriminator(z)
+    np.testing.assert_allclose(float(terms["tc"]),
+                               float(np.mean(logits[:, 0] - logits[:, 1])), rtol=1e-5)
+    history = model.fit(x, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["disc_loss"][0])
+    again = kd.models.FactorVAE.from_config(model.get_config())
+    assert again.discriminator_samples == samples
+
+
+@pytest.mark.bad_input
+def test_factor_vae_configs_without_discriminator_samples_keep_the_split():
+    config = kd.models.FactorVAE(seed=0).get_config()
+    config.pop("discriminator_samples")  # a config saved before the option existed
+    assert kd.models.FactorVAE.from_config(config).discriminator_samples == "split"
+    with pytest.raises(ValueError, match="discriminator_samples.*'halves'"):
+        kd.models.FactorVAE(discriminator_samples="halves")
+
+
 def test_beta_annealing_uses_the_optimizer_step(binary_images):
     model = kd.models.BetaVAE(beta=4.0, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))

@@ -55,10 +55,13 @@ def test_stages_two_and_three_keep_the_two_best(pilot, monkeypatch):
 
 def test_factor_vae_sweeps_gamma_at_the_papers_learning_rate_too(pilot):
     searches = pilot.plan("factor_vae")  # stage 1 not run: stage 4 needs no ranking
-    assert [s["stage"] for s in searches] == ["weight", "weight", "paper"]
-    paper = searches[2]
+    assert [s["stage"] for s in searches] == ["weight", "weight", "paper", "whole_batch"]
+    paper, whole = searches[2:]
     assert paper["learning_rate"] == [1e-4] and paper["batch_size"] == 64
-    assert paper["beta"] == pilot.WEIGHTS["factor_vae"]
+    assert paper["beta"] == whole["beta"] == pilot.WEIGHTS["factor_vae"]
+    # stage 1's recipe, with the discriminator seeing the whole batch and its permutation
+    assert whole["learning_rate"] == [pilot.BASE_LEARNING_RATE] and whole["batch_size"] == 64
+    assert whole["model_args"] == {"discriminator_samples": "batch"}
     assert [s["stage"] for s in pilot.plan("beta_vae")] == ["weight", "weight"]
 
 

@@ -32,7 +32,12 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    sweeps γ at Kim & Mnih's own recipe (2018, Sec. 4 and Appendix A: both at Adam
    1e-4, batch 64), where the two move at the same rate. (A sweep with both at 5e-4
    was pruned before it ran: the `paper` sweep's score falls with γ as stage 1's
-   does, so the ratio of the two rates does not explain that fall.)
+   does, so the ratio of the two rates does not explain that fall.) `whole_batch`
+   repeats stage 1's batch-64 sweep with the discriminator seeing every code of the
+   batch and its permutation (`FactorVAE(discriminator_samples="batch")`: 64 real and
+   64 permuted codes per step, as Kim & Mnih's Algorithm 1) instead of the two halves
+   (32 and 32): at γ ≥ 30 the halves' discriminator ends near chance (accuracy
+   0.53–0.57), so a TC estimate too weak to steer the encoder may explain the fall.
 
 The VAE (`vae`, the baseline every entry is compared with) has stage 1 only.
 Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
@@ -95,6 +100,8 @@ ONE_STAGE = {"ada_gvae", "vae"}  # the VAE is the baseline at the base recipe
 EXTRA_SEARCHES = {"factor_vae": [
     dict(stage="paper", arm="conv-b64", architecture="conv", batch_size=64,
          learning_rate=[1e-4], model_args={}),
+    dict(stage="whole_batch", arm="conv-b64", architecture="conv", batch_size=64,
+         learning_rate=[BASE_LEARNING_RATE], model_args={"discriminator_samples": "batch"}),
 ]}
 
 
@@ -137,7 +144,7 @@ def plan(objective):
     best = ranking[:KEEP]
     arm_args = {arm: args for arm, _, _, args in arms}
     swept = {(s["arm"], lr) for s in EXTRA_SEARCHES.get(objective, ())
-             for lr in s["learning_rate"]}
+             if not s["model_args"] for lr in s["learning_rate"]}  # the same model only
     for _, arm, architecture, batch in sorted({(None, *r[1:4]) for r in best},
                                               key=lambda r: r[1]):
         betas = sorted({r[4] for r in best if r[1] == arm}, key=lambda b: b or 0)
@@ -426,7 +433,7 @@ def main(argv=None):
     parser.add_argument("objective", nargs="?", choices=sorted(WEIGHTS),
                         help="run (or resume) this objective's pilot")
     parser.add_argument("--stage", action="append",
-                        choices=("weight", "learning_rate", "mlp", "paper"),
+                        choices=("weight", "learning_rate", "mlp", "paper", "whole_batch"),
                         help="run only these stages, or with --recipe choose among their "
                              "trials only (repeatable)")
     parser.add_argument("--threads", type=int, default=0,

@@ -8,9 +8,15 @@ ratio trick), which the VAE is penalised with (Eq. 2):
     VAE loss  = reconstruction + KL + γ · E_q(z)[log D(z) − log(1 − D(z))]
     D loss    = −½ (E_q(z)[log D(z)] + E_perm[log(1 − D(z̃))])
 
-Each training batch is split in two halves: codes of the first half are the
-"real" samples of the discriminator, codes of the second half are permuted to
-make the "fake" ones, so the permuted codes are independent of the real ones.
+Which codes the discriminator sees (`discriminator_samples`):
+
+- `"split"` (default): the batch's codes are split in two halves; the first half
+  are the "real" samples, the second half is permuted to make the "fake" ones, so
+  the permuted codes are independent of the real ones (as Kim & Mnih's second batch
+  x^(j) in Algorithm 1), but the discriminator sees m/2 of each per batch of m.
+- `"batch"`: every code of the batch is a real sample and a permutation of all of
+  them the fake ones: m of each per batch of m, as in Algorithm 1, the permuted
+  codes drawn from the same batch (disentanglement_lib's `shuffle_codes`).
 """
 
 import keras
@@ -45,6 +51,7 @@ def default_vae_optimizer():
 
 
 DISCRIMINATOR_LEARNING_RATE = 1e-4  # Kim & Mnih's, whatever the VAE's rate
+DISCRIMINATOR_SAMPLES = ("split", "batch")  # see the module docstring
 
 
 def default_discriminator_optimizer(learning_rate=None):
@@ -72,6 +79,8 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
         gamma: float. Weight of the total correlation. Defaults to `35.0`
             (Kim & Mnih's dSprites setting is γ = 35; disentanglement_lib sweeps 10-100).
         discriminator_units: int. Width of the 6 hidden layers. Defaults to `1000`.
+        discriminator_samples: `"split"` or `"batch"`: which codes of a batch the
+            discriminator sees (module docstring). Defaults to `"split"`.
         input_shape, architecture, likelihood, seed: as `kerasdis.models.VAE`.
     """
 
@@ -85,11 +94,15 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
 
     def __init__(self, latent_dim=10, gamma=35.0, discriminator_units=1000,
                  input_shape=(64, 64, 1), architecture="conv", likelihood="bernoulli",
-                 seed=None, **kwargs):
+                 seed=None, discriminator_samples="split", **kwargs):
         kwargs.pop("beta", None)
         # === Config ===
         self.initial_gamma = check_non_negative("gamma", gamma)
         self.discriminator_units = check_positive_int("discriminator_units", discriminator_units)
+        if discriminator_samples not in DISCRIMINATOR_SAMPLES:
+            raise ValueError(f"`discriminator_samples` must be one of {DISCRIMINATOR_SAMPLES}, "
+                             f"got {discriminator_samples!r}.")
+        self.discriminator_samples = discriminator_samples
         self.discriminator_optimizer = None
         super().__init__(latent_dim=latent_dim, input_shape=input_shape,
                          architecture=architecture, likelihood=likelihood, beta=1.0,
@@ -135,15 +148,27 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
 
     def regularization_terms(self, x, outputs, training=False):
         z = outputs["z"]
-        half = tf.shape(z)[0] // 2
-        logits_real = self.discriminator(z, training=training)
-        tc = tf.reduce_mean(logits_real[:, 0] - logits_real[:, 1])
-        # The discriminator's view: real = first half, fake = permuted second half.
+        seed = self.step_seed(1, per_replica=True)
         z_fixed = tf.stop_gradient(z)
-        z_real = z_fixed[:half]
-        z_fake = permute_dims(z_fixed[half : 2 * half], seed=self.step_seed(1, per_replica=True))
-        logits = self.discriminator(tf.concat([z_real, z_fake], axis=0), training=training)
-        labels = tf.concat([tf.zeros([half], tf.int32), tf.ones([half], tf.int32)], axis=0)
+        if self.discriminator_samples == "split":
+            # real = first half, fake = the permuted second half
+            half = tf.shape(z)[0] // 2
+            logits_real = self.discriminator(z, training=training)
+            z_fake = permute_dims(z_fixed[half : 2 * half], seed=seed)
+            logits = self.discriminator(tf.concat([z_fixed[:half], z_fake], axis=0),
+                                        training=training)
+            num_real = num_fake = half
+        else:
+            # real = the whole batch, fake = its permutation: one pass over both; the
+            # discriminator's loss is minimised over its own weights only, so the real
+            # logits serve both it and the VAE's total-correlation term
+            num_real = num_fake = tf.shape(z)[0]
+            logits = self.discriminator(tf.concat([z, permute_dims(z_fixed, seed=seed)], axis=0),
+                                        training=training)
+            logits_real = logits[:num_real]
+        tc = tf.reduce_mean(logits_real[:, 0] - logits_real[:, 1])
+        labels = tf.concat([tf.zeros([num_real], tf.int32), tf.ones([num_fake], tf.int32)],
+                           axis=0)
         disc_loss = tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         )
@@ -177,5 +202,6 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
         config = super().get_config()
         config.pop("beta", None)
         config.update({"gamma": self.initial_gamma,
-                       "discriminator_units": self.discriminator_units})
+                       "discriminator_units": self.discriminator_units,
+                       "discriminator_samples": self.discriminator_samples})
         return config

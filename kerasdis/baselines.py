@@ -54,20 +54,8 @@ def _factor_indices(ds, factors, num_factors):
     """Indices of `factors` (names or indices, None: all) among `ds`'s factors."""
     if factors is None:
         return list(range(num_factors))
-    names = list(getattr(ds, "factor_names", None) or [])
-    if isinstance(factors, (str, int)):
-        factors = [factors]
-    indices = []
-    for factor in factors:
-        if isinstance(factor, str) and factor in names:
-            indices.append(names.index(factor))
-        elif (isinstance(factor, (int, np.integer)) and not isinstance(factor, bool)
-              and 0 <= factor < num_factors):
-            indices.append(int(factor))
-        else:
-            raise ValueError(f"`factors` has {factor!r}, which is not a factor of "
-                             f"{getattr(ds, 'name', 'the dataset')}: expected names of "
-                             f"{names} or indices 0..{num_factors - 1}.")
+    names = list(getattr(ds, "factor_names", None) or range(num_factors))
+    indices = rep.factor_indices(factors, names)
     if not indices or len(set(indices)) != len(indices):
         raise ValueError(f"`factors` must name one or more distinct factors, got {factors!r}.")
     return indices

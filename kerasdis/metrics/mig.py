@@ -58,19 +58,7 @@ DEFAULT_NUM_SAMPLES = 10_000
 
 def _select_factors(ds, names, include_factors, exclude_factors):
     def resolve(items, what):
-        if isinstance(items, (str, int, np.integer)):
-            items = [items]
-        out = []
-        for item in items:
-            if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-                if not 0 <= int(item) < len(names):
-                    raise ValueError(f"`{what}`: factor index {item} out of range for {names}.")
-                out.append(int(item))
-            elif isinstance(item, str) and item in names:
-                out.append(names.index(item))
-            else:
-                raise ValueError(f"`{what}`: unknown factor {item!r}; factors are {names}.")
-        return out
+        return rep.factor_indices(items, names, what)
 
     if include_factors is None:
         used = list(range(len(names)))

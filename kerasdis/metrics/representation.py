@@ -441,3 +441,21 @@ def sample_codes(representation, ds, num_points, seed=0, codes=None, encode_grid
     rng = as_rng(seed)
     factors = sample_factors(source.sizes, num_points, rng)
     return source(factors, noise_rng_of(rng)), factors
+
+
+def factor_indices(items, names, what="factors"):
+    """Indices of the factors `items` (a name or index, or a list of them) among
+    `names`, in the given order; a `ValueError` naming the argument `what` otherwise."""
+    if isinstance(items, (str, int, np.integer)):
+        items = [items]
+    out = []
+    for item in items:
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if not 0 <= int(item) < len(names):
+                raise ValueError(f"`{what}`: factor index {item} out of range for {names}.")
+            out.append(int(item))
+        elif isinstance(item, str) and item in names:
+            out.append(names.index(item))
+        else:
+            raise ValueError(f"`{what}`: unknown factor {item!r}; factors are {names}.")
+    return out

@@ -132,3 +132,51 @@ def test_chosen_recipe_of_the_mlp_stage_trains_chen_et_als_fifty_epochs(pilot, m
     assert "--recipe beta_tcvae" in line
     monkeypatch.setattr(pilot, "finished", lambda objective: False)
     assert pilot.chosen_lines("beta_tcvae") == []  # a pilot still running names none
+
+
+def test_dip_vae_ii_annealed_vae_and_dcign_have_pilots(pilot):
+    dip = pilot.plan("dip_vae")  # stage 1 at both batches; stages 2 and 3 follow it
+    assert [(s["stage"], s["batch_size"]) for s in dip] == [("weight", 64), ("weight", 256)]
+    assert all(s["beta"] == [1.0, 5.0, 20.0, 50.0] for s in dip)
+    assert pilot.MODEL_ARGS["dip_vae"] == {"variant": "ii"}
+    annealed = pilot.plan("annealed_vae")  # one stage: the capacity C_max at γ = 1000
+    assert [s["model_args"]["capacity_max"] for s in annealed] == [5.0, 10.0, 25.0, 50.0]
+    assert all(s["beta"] == [1000.0] and s["batch_size"] == 64 for s in annealed)
+    dcign = pilot.plan("dcign")  # no weight: the batch only
+    assert [(s["beta"], s["batch_size"]) for s in dcign] == [(None, 64), (None, 256)]
+    for objective in ("dip_vae", "annealed_vae", "dcign"):
+        assert pilot.TARGET[objective] == "mig"
+
+
+def test_chosen_annealed_recipe_raises_the_capacity_over_100000_steps(pilot, monkeypatch):
+    trials = {"weight-conv-b64-c5": 0.10, "weight-conv-b64-c10": 0.12,
+              "weight-conv-b64-c25": 0.31, "weight-conv-b64-c50": 0.20}
+    monkeypatch.setattr(pilot, "completed_trials", lambda path: [
+        {"score": trials[os.path.basename(path)], "beta": 1000.0, "learning_rate": 5e-4}])
+    recipe = pilot.chosen_recipe("annealed_vae")
+    assert recipe["model"] == "annealed_vae" and recipe["steps"] == 300_000
+    assert recipe["model_args"] == {"capacity_max": 25.0, "capacity_steps": 100_000,
+                                    "gamma": 1000.0, "latent_dim": 10, "architecture": "conv"}
+    from kerasdis import models
+
+    model = models.get("annealed_vae")(**recipe["model_args"])  # the zoo run can build it
+    assert model.capacity_steps == 100_000 and model.capacity_max == 25.0
+
+
+def test_annealed_vae_pilot_trial_raises_its_capacity_over_the_trial(pilot, monkeypatch):
+    monkeypatch.setitem(pilot.ARMS, "annealed_vae", pilot.ARMS["annealed_vae"][2:3])  # C_max 25
+    pilot.run("annealed_vae", threads=0)
+    (row,) = pilot.trial_rows()
+    assert row["search"] == "weight-conv-b64-c25" and row["weight"] == 1000.0
+    assert len(row["curve"]) == pilot.EVALUATIONS
+    from kerasdis import tuning
+
+    model = tuning.load_trial_model(os.path.join(pilot.RUNS, "annealed_vae", row["search"]),
+                                    row["trial"])
+    assert model.capacity_max == 25.0
+    assert model.capacity_steps == pilot.IMAGES_PER_TRIAL // 64  # the trial's length
+    # the capacity at the trial's best evaluation: a quarter of the schedule, less the
+    # one step by which C(t) trails the step counter
+    quarters = [25.0 * (i + 1) / pilot.EVALUATIONS for i in range(pilot.EVALUATIONS)]
+    one_step = 25.0 / model.capacity_steps
+    assert min(abs(float(model.capacity.numpy()) - c) for c in quarters) <= one_step + 1e-4

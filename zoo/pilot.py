@@ -16,9 +16,10 @@ one grid search per network arm (`zoo/pilots/runs/<objective>/<stage>-<arm>/`), 
 stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
 
 1. `weight`: the objective's weight over the published sweep (β-VAE β ∈ {2, 4, 8, 16};
-   β-TCVAE β ∈ {2, 4, 6, 10}, MSS; FactorVAE γ ∈ {10, 30, 50, 100}; the VAE has no
-   weight) with Adam 5e-4, on the conv network of Locatello et al. (2019) at batch 64
-   and at batch 256.
+   β-TCVAE β ∈ {2, 4, 6, 10}, MSS; FactorVAE γ ∈ {10, 30, 50, 100}; DIP-VAE-II
+   λ_od ∈ {1, 5, 20, 50}, λ_d = λ_od, four of Locatello et al.'s six; the VAE and
+   DC-IGN have no weight) with Adam 5e-4, on the conv network of Locatello et al.
+   (2019) at batch 64 and at batch 256.
 2. `learning_rate`: Adam 1e-4 and 1e-3 on the two best (batch, weight) pairs of
    stage 1; the other pairs are pruned. A rate that a stage-4 sweep of the same arm
    already trains every weight at (FactorVAE's `paper`: 1e-4 at batch 64) is not
@@ -39,7 +40,13 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    (32 and 32): at γ ≥ 30 the halves' discriminator ends near chance (accuracy
    0.53–0.57), so a TC estimate too weak to steer the encoder may explain the fall.
 
-The VAE (`vae`, the baseline every entry is compared with) has stage 1 only.
+The VAE (`vae`, the baseline every entry is compared with) and DC-IGN (`dcign`,
+weakly supervised: each batch varies one factor) have stage 1 only. The AnnealedVAE's
+pilot (`annealed_vae`, one stage) chooses the capacity C_max ∈ {5, 10, 25, 50} nats
+at γ = 1000 (Burgess et al. 2018; four of Locatello et al.'s six values); a trial
+raises the capacity from 0 to C_max over its own length, the zoo run over 100,000
+steps as Locatello et al. InfoGAN has no pilot: its two optimizers and its code size
+are the paper's, not the learning rate and latent size that `kd.tuning` searches.
 Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
 factors k in which the training pairs differ, 1 or `"random"` (Locatello et al. 2020),
 which its zoo entry then uses. Its trials see pairs: twice the images per step.
@@ -72,9 +79,16 @@ WEIGHTS = {
     "beta_vae": [2.0, 4.0, 8.0, 16.0],
     "beta_tcvae": [2.0, 4.0, 6.0, 10.0],
     "factor_vae": [10.0, 30.0, 50.0, 100.0],
+    "dip_vae": [1.0, 5.0, 20.0, 50.0],
+    "annealed_vae": [1000.0],
+    "dcign": None,
     "ada_gvae": [1.0],
 }
-MODEL_ARGS = {"beta_tcvae": {"estimator": "mss"}}
+MODEL_ARGS = {"beta_tcvae": {"estimator": "mss"}, "dip_vae": {"variant": "ii"}}
+# Fixed model arguments of the zoo recipe that the pilot's trials set otherwise: an
+# AnnealedVAE trial raises its capacity over the trial (`run_args`), the zoo run over
+# Locatello et al.'s 100,000 steps.
+ZOO_MODEL_ARGS = {"annealed_vae": {"capacity_steps": 100_000}}
 
 # The entry's target metric (the tuner's objective) on a cheap protocol.
 TARGET = {
@@ -82,6 +96,9 @@ TARGET = {
     "beta_vae": "beta_vae",
     "beta_tcvae": "mig",
     "factor_vae": "factor_vae",
+    "dip_vae": "mig",
+    "annealed_vae": "mig",
+    "dcign": "mig",
     "ada_gvae": "mig",
 }
 # The cheap protocols, the same as the zoo runs' learning curves.
@@ -93,9 +110,14 @@ MLP_ARM = ("mlp-b2048", "mlp", 2048, {})
 KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
 # Ada-GVAE (weak supervision): its pilot chooses the number k of factors in which the
 # training pairs differ, 1 or "random" (Locatello et al. 2020), at β = 1; one stage.
+# The AnnealedVAE's arms are the capacity C_max it is pulled to, at γ = 1000 (four of
+# the six C_max values of Locatello et al. 2019); one stage.
 ARMS = {"ada_gvae": [("conv-b64-k1", "conv", 64, {"pair_k": 1}),
-                     ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})]}
-ONE_STAGE = {"ada_gvae", "vae"}  # the VAE is the baseline at the base recipe
+                     ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})],
+        "annealed_vae": [(f"conv-b64-c{c:g}", "conv", 64, {"capacity_max": c})
+                         for c in (5.0, 10.0, 25.0, 50.0)]}
+# The VAE is the baseline at the base recipe; DC-IGN has no weight to choose.
+ONE_STAGE = {"ada_gvae", "vae", "annealed_vae", "dcign"}
 # Stage 4: further weight sweeps (see the docstring), as the searches of `plan`.
 EXTRA_SEARCHES = {"factor_vae": [
     dict(stage="paper", arm="conv-b64", architecture="conv", batch_size=64,
@@ -244,7 +266,8 @@ def chosen_recipe(objective, stages=None):
                 best = (row, search)
     row, search = best
     weight = models.get(objective).searched_weight
-    model_args = {**MODEL_ARGS.get(objective, {}), **search["model_args"], "latent_dim": 10,
+    model_args = {**MODEL_ARGS.get(objective, {}), **search["model_args"],
+                  **ZOO_MODEL_ARGS.get(objective, {}), "latent_dim": 10,
                   "architecture": search["architecture"]}
     if weight and row.get("beta") is not None:
         model_args[weight] = float(row["beta"])

@@ -58,7 +58,8 @@ def add_parser(subparsers):
     publish.add_argument("runs", nargs="+", help="run directories of `zoo train` (one per seed)")
     publish.add_argument("--select", choices=("target", "udr"), default="target",
                          help="publish the seed with the best target metric (default) or, "
-                              "label-free, the best UDR among the seeds")
+                              "label-free, the best UDR among the seeds (three or more: two "
+                              "runs tie on UDR)")
     publish.add_argument("--zoo-dir", default=None,
                          help="where the preset goes (default: the shipped kerasdis/presets)")
     add_data_arguments(publish)

@@ -180,6 +180,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
 
 
 SELECTIONS = ("target", "udr")
+UDR_MIN_RUNS = 3  # UDR ranks runs from three on: the pairwise scores of two are one number
 
 
 def _run_recipe(out_dir):
@@ -197,9 +198,11 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     Every run of `run_dirs` (the same recipe but for its seed) is scored with the
     default protocols of `metrics` (seed `seed`); the published one is the best by
     the entry's target metric (`select="target"`) or, without looking at the labels,
-    by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least two runs).
+    by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least three runs: a
+    model's UDR is the median of its pairwise scores with the others, which are
+    symmetric, so two runs always tie).
     The preset's metadata gets `seeds` (per run: seed, steps, wall and CPU time,
-    plateau, primary scores and, with two runs or more, its UDR among the runs,
+    plateau, primary scores and, with three runs or more, its UDR among the runs,
     whichever rule publishes), `selection` (the rule, the published seed, and the
     seeds the target metric and UDR would pick, so the label-free choice can be
     checked against the labels), the published run's `plateau` and its learning
@@ -219,9 +222,11 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     if select not in SELECTIONS:
         raise ValueError(f"`select` must be one of {SELECTIONS}, got {select!r}.")
     run_dirs = [os.fspath(d) for d in run_dirs]
-    if not run_dirs or (select == "udr" and len(run_dirs) < 2):
-        raise ValueError(f"`run_dirs` must name at least {2 if select == 'udr' else 1} runs "
-                         f"(select={select!r}), got {run_dirs!r}.")
+    needed = UDR_MIN_RUNS if select == "udr" else 1
+    if len(run_dirs) < needed:
+        raise ValueError(f"`run_dirs` must name at least {needed} runs (select={select!r}"
+                         f"{': two runs tie on UDR' if select == 'udr' else ''}), got "
+                         f"{run_dirs!r}.")
     recipes = [_run_recipe(d) for d in run_dirs]
     first = {**recipes[0], "seed": None}
     for out_dir, recipe in zip(run_dirs, recipes):
@@ -252,7 +257,7 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
                         "scores": primary_scores(scores)})
     by_target = max(range(len(records)), key=lambda i: records[i]["scores"][metric])
     by_udr = None
-    if len(models) >= 2:  # the label-free ranking, recorded whichever rule publishes
+    if len(models) >= UDR_MIN_RUNS:  # the label-free ranking, whichever rule publishes
         ranking = kd_metrics.udr(models, dataset, seed=seed)
         for record, value in zip(records, ranking["scores"]):
             record["udr"] = value

@@ -208,10 +208,10 @@ def test_zoo_train_takes_a_candidate_recipe_of_the_entrys_model(tmp_path, monkey
 # --- publishing the seeds -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_seeds(tmp_path_factory):
+def three_seeds(tmp_path_factory):
     root = tmp_path_factory.mktemp("seeds")
     runs = []
-    for seed in (0, 1):
+    for seed in (0, 1, 2):
         out = str(root / f"seed_{seed}")
         recipe = {**TINY, "seed": seed, "steps": 4, "model": "beta_tcvae",
                   "model_args": {"beta": 2.0, "latent_dim": 3}}
@@ -220,6 +220,11 @@ def two_seeds(tmp_path_factory):
         training.train(recipe, out, verbose=0, tensorboard=False)
         runs.append(out)
     return runs
+
+
+@pytest.fixture(scope="module")
+def two_seeds(three_seeds):
+    return three_seeds[:2]
 
 
 FEW = ("mig", "discrete_mig")
@@ -239,24 +244,28 @@ def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_
     assert info["selection"]["by"] == "mig" and info["seed"] == extra["selection"]["seed"]
     assert info["metrics"]["mig"]["mig"] == pytest.approx(max(migs))
     assert info["plateau"] is None and info["complete"]  # at its recipe's steps
-    # the label-free ranking is recorded beside the labelled choice
-    udr = [r["udr"] for r in extra["seeds"]]
-    assert all(0.0 <= u <= 1.0 for u in udr)
+    # two runs tie on UDR (its pairwise scores are symmetric): no label-free ranking
+    assert all("udr" not in r for r in extra["seeds"])
     assert extra["selection"]["seed_by_target"] == extra["selection"]["seed"]
-    assert extra["selection"]["seed_by_udr"] == max(range(2), key=udr.__getitem__)
+    assert extra["selection"]["seed_by_udr"] is None
 
 
-def test_publish_entry_by_udr_records_every_udr_and_publishes_the_best(two_seeds, tmp_path):
-    _, extra = zoo_runs.publish_entry("tiny_udr", two_seeds, select="udr", metrics=FEW,
+def test_publish_entry_by_udr_records_every_udr_and_publishes_the_best(three_seeds, tmp_path):
+    _, extra = zoo_runs.publish_entry("tiny_udr", three_seeds, select="udr", metrics=FEW,
                                       options=SMALL, zoo_dir=str(tmp_path), verbose=0)
     udr = [r["udr"] for r in extra["seeds"]]
+    assert all(0.0 <= u <= 1.0 for u in udr)
     assert extra["selection"]["by"] == "udr"
-    assert extra["selection"]["seed"] == max(range(2), key=udr.__getitem__)
+    assert extra["selection"]["seed"] == max(range(3), key=udr.__getitem__)
+    assert extra["selection"]["seed_by_udr"] == extra["selection"]["seed"]
+    migs = [r["scores"]["mig"] for r in extra["seeds"]]  # the labelled choice beside it
+    assert extra["selection"]["seed_by_target"] == int(max(range(3), key=migs.__getitem__))
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"select": "best"}, "`select`"),
     ({"select": "udr", "runs": 1}, "`run_dirs`"),
+    ({"select": "udr", "runs": 2}, "two runs tie on UDR"),
     ({"metrics": ("discrete_mig",)}, "target metric"),
 ])
 def test_publish_entry_rejects_bad_input_before_scoring(two_seeds, tmp_path, kwargs, match):

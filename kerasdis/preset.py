@@ -17,7 +17,8 @@ A *preset* is a directory in the keras-hub style:
 - `config.json`: `keras.saving.serialize_keras_object(model)` (module, class name,
   registered name, config, build config; no compile config: presets hold no
   optimizer state).
-- `model.weights.h5`: `model.save_weights(...)`.
+- `model.weights.h5`: `model.save_weights(...)` of the model's own weights (a
+  trained model's optimizer state is left out).
 - `metadata.json`: versions, class, parameter count, the sha256 of the weights and
   whatever the publisher passed (dataset, recipe, training steps, wall time,
   hardware, seed, the scores of `kd.metrics.evaluate`, ...).
@@ -144,7 +145,7 @@ def save_to_preset(model, preset_dir, metadata=None, overwrite=False):
     try:
         write_json(os.path.join(tmp, CONFIG_FILE), config)
         weights_path = os.path.join(tmp, WEIGHTS_FILE)
-        model.save_weights(weights_path)
+        _without_optimizers(model, config).save_weights(weights_path)
         metadata.update(_versions())
         metadata.update({
             "format_version": FORMAT_VERSION,
@@ -161,6 +162,17 @@ def save_to_preset(model, preset_dir, metadata=None, overwrite=False):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _without_optimizers(model, config):
+    """`model`, or, when it holds an optimizer, a copy built from `config` with its
+    weights: `save_weights` of a model that has trained also writes its optimizers'
+    state (Adam: two slots per parameter), which a preset does not ship."""
+    if not any(isinstance(value, keras.optimizers.Optimizer) for value in vars(model).values()):
+        return model
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _move_into_place(tmp, target, overwrite):

@@ -91,6 +91,24 @@ def test_compiled_model_preset_has_no_compile_config(tmp_path, images):
     np.testing.assert_array_equal(kd.models.VAE.from_preset(path)(images), model(images))
 
 
+@pytest.mark.parametrize("name, args", [("vae", {}), ("annealed_vae", {"capacity_steps": 4}),
+                                        ("factor_vae", {"gamma": 10.0})])
+def test_trained_model_preset_holds_its_weights_not_its_optimizers(name, args, tmp_path):
+    import h5py
+
+    model = kd.models.get(name)(latent_dim=3, seed=0, **args)
+    model.compile()
+    x = np.random.default_rng(0).random((8, 64, 64, 1)).astype("float32")
+    model.fit(x, batch_size=8, epochs=1, verbose=0)  # builds the optimizers' slots
+    path = model.save_to_preset(str(tmp_path / name))
+    with h5py.File(os.path.join(path, "model.weights.h5")) as f:
+        assert not any("optimizer" in key for key in f.keys()), list(f.keys())
+    loaded = zoo.load(path)
+    for saved, kept in zip(model.weights, loaded.weights):
+        assert saved.path == kept.path
+        np.testing.assert_array_equal(saved.numpy(), kept.numpy())
+
+
 # --------------------------------------------------------------- verification
 @pytest.mark.fault
 def test_modified_weights_are_refused(preset):

@@ -59,7 +59,8 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
         metrics: dict or None. Scores of `kd.metrics.evaluate`; None evaluates the
             model on the recipe's dataset now (minutes on dSprites).
         recipe: dict or None. Defaults to the run's `recipe.json`.
-        training: dict or None with `steps`, `wall_time_seconds`, `hardware`.
+        training: dict or None with `steps`, `wall_time_seconds`, `cpu_seconds`,
+            `hardware` (where the run trained).
             Defaults to the run's `training.json` (or `state.json`).
         zoo_dir: str or None. Where the preset goes; defaults to the shipped zoo
             (`kerasdis/presets/`, packaged in the wheel).
@@ -95,6 +96,7 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
                 state = _read_json(os.path.join(run, kd_training.STATE), run)
                 training = {"steps": state.get("step"),
                             "wall_time_seconds": state.get("wall_time_seconds"),
+                            "cpu_seconds": state.get("cpu_seconds"),
                             "hardware": kd_training.hardware()}
     recipe = dict(recipe) if recipe is not None else None
     training = dict(training or {})
@@ -117,6 +119,7 @@ def publish(run, name, metrics=None, recipe=None, training=None, zoo_dir=None,
         "complete": bool(recipe and steps is not None and (
             steps >= recipe.get("steps", 0) or bool((extra or {}).get("plateau")))),
         "wall_time_seconds": training.get("wall_time_seconds"),
+        "cpu_seconds": training.get("cpu_seconds"),
         "hardware": training.get("hardware"),
         "source": source,
         "evaluation_seed": seed,

@@ -206,7 +206,8 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     whichever rule publishes), `selection` (the rule, the published seed, and the
     seeds the target metric and UDR would pick, so the label-free choice can be
     checked against the labels), the published run's `plateau` and its learning
-    `curve`. `options` overrides protocols as in
+    `curve`, the `hardware` it trained on (its `training.json`) and the
+    `evaluation_hardware` that scored it. `options` overrides protocols as in
     `kd.metrics.evaluate` (the zoo publishes with the defaults); `data_options` are
     `kd.data.load` keywords saying where the dataset's files are (e.g. `data_dir`).
 
@@ -280,7 +281,11 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
                 "cpu_seconds": records[chosen]["cpu_seconds"]}
     from kerasdis.training import hardware
 
-    training["hardware"] = hardware()
+    # where the run trained (its last session's `training.json`), and where it was scored
+    summary = os.path.join(out_dir, "training.json")
+    trained_on = _read_json(summary).get("hardware") if os.path.isfile(summary) else None
+    training["hardware"] = trained_on or hardware()
+    extra["evaluation_hardware"] = hardware()
     path = zoo.publish(models[chosen], name, metrics=results[chosen], recipe=recipe,
                        training=training, zoo_dir=zoo_dir, overwrite=overwrite, seed=seed,
                        extra=extra)

@@ -231,9 +231,12 @@ FEW = ("mig", "discrete_mig")
 SMALL = {"mig": {"subsample": 2_000}, "discrete_mig": {"num_train": 1_000}}
 
 
-def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_path):
-    from kerasdis import zoo
+def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_path,
+                                                                monkeypatch):
+    from kerasdis import training, zoo
 
+    here = {"cpu_model": "the publishing machine"}
+    monkeypatch.setattr(training, "hardware", lambda: here)
     path, extra = zoo_runs.publish_entry("tiny_entry", two_seeds, metrics=FEW, options=SMALL,
                                          zoo_dir=str(tmp_path), verbose=0)
     assert [r["seed"] for r in extra["seeds"]] == [0, 1]
@@ -244,6 +247,13 @@ def test_publish_entry_records_every_seed_and_publishes_the_best(two_seeds, tmp_
     assert info["selection"]["by"] == "mig" and info["seed"] == extra["selection"]["seed"]
     assert info["metrics"]["mig"]["mig"] == pytest.approx(max(migs))
     assert info["plateau"] is None and info["complete"]  # at its recipe's steps
+    # where the published run trained (its training.json), where it was scored, its CPU time
+    chosen = two_seeds[extra["selection"]["seed"]]
+    with open(os.path.join(chosen, "training.json")) as f:
+        trained = json.load(f)
+    assert info["hardware"] == trained["hardware"] != here
+    assert info["evaluation_hardware"] == here
+    assert info["cpu_seconds"] == pytest.approx(trained["cpu_seconds"])
     # two runs tie on UDR (its pairwise scores are symmetric): no label-free ranking
     assert all("udr" not in r for r in extra["seeds"])
     assert extra["selection"]["seed_by_target"] == extra["selection"]["seed"]

@@ -209,6 +209,8 @@ def cmd_udr(args):
     for rank, i in enumerate(order, 1):
         print(f"{rank:>4}  {args.model[i]:<{width}}  {result['scores'][i]:6.3f}  "
               f"{result['num_informative'][i]}")
+    if len(models) == 2 and args.udr_correlation == "spearman":
+        print("(two models share one UDR, their pairwise score: UDR ranks three or more)")
     if args.output:
         write_json(args.output, {"models": args.model, **result})
         print(f"wrote {args.output}")

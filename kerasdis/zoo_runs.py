@@ -180,7 +180,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
 
 
 SELECTIONS = ("target", "udr")
-UDR_MIN_RUNS = 3  # UDR ranks runs from three on: the pairwise scores of two are one number
+UDR_MIN_RUNS = 3  # UDR (Spearman) ranks runs from three on: two runs share one pair score
 
 
 def _run_recipe(out_dir):
@@ -200,7 +200,7 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     the entry's target metric (`select="target"`) or, without looking at the labels,
     by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least three runs: a
     model's UDR is the median of its pairwise scores with the others, which are
-    symmetric, so two runs always tie).
+    symmetric with the Spearman correlation used here, so two runs always tie).
     The preset's metadata gets `seeds` (per run: seed, steps, wall and CPU time,
     plateau, primary scores and, with three runs or more, its UDR among the runs,
     whichever rule publishes), `selection` (the rule, the published seed, and the

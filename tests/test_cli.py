@@ -93,9 +93,11 @@ def test_evaluate_udr_ranks_several_runs(run_dir, tmp_path, capsys):
                      "--output", out]) == 0
     printed = capsys.readouterr().out
     assert "rank" in printed and run_dir in printed and second in printed
+    assert "two models share one UDR" in printed  # a pair's scores are symmetric: no ranking
     with open(out) as f:
         result = json.load(f)
     assert result["models"] == [run_dir, second] and len(result["scores"]) == 2
+    assert result["scores"][0] == pytest.approx(result["scores"][1])
     assert all(0.0 <= s <= 1.0 for s in result["scores"])
     assert cli.main(["evaluate", run_dir, "--metric", "udr"]) == 1
     assert "two or more" in capsys.readouterr().err

@@ -430,6 +430,8 @@ def udr(models, images_or_dataset, *, num_samples=DEFAULT_NUM_SAMPLES, correlati
         A JSON-serialisable dict:
         - `scores`: list of float, one per model (in the order of `models`): the
           median over the other models i of `pairwise[i][j]`; higher is better.
+          With `correlation="spearman"` `UDR_ij` is symmetric, so two models get
+          the same score: ranking needs three or more.
         - `pairwise`: `n x n` list of lists; `pairwise[i][j]` = `UDR_ij` (model i's
           latents as rows of `R`), diagonal None.
         - `num_informative`: number of latents with KL > `kl_threshold`, per model.

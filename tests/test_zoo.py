@@ -431,6 +431,49 @@ def test_make_table_shows_seeds_plateau_and_time_to_target(preset, tmp_path):
     assert "| not met |" in readme.read_text()
 
 
+def test_make_table_lists_every_seed_and_how_the_published_one_was_chosen(preset, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n\n"
+                      "<!-- zoo-seeds:start -->\nold\n<!-- zoo-seeds:end -->\n\nrest\n")
+    presets = tmp_path / "presets"
+    shutil.copytree(preset, presets / "beta_vae_dsprites")
+    shutil.copytree(preset, presets / "vae_dsprites")  # no seeds: not listed
+    meta_path = presets / "beta_vae_dsprites" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(
+        seeds=[{"seed": 0, "steps": 18_000, "plateau_step": 18_000, "udr": 0.25,
+                "wall_time_seconds": 5_400.0, "cpu_seconds": 5_000.0,
+                "scores": {"beta_vae": 0.873, "mig": 0.082, "dci": 0.178}},
+               {"seed": 1, "steps": 22_000, "plateau_step": None, "udr": 0.31,
+                "wall_time_seconds": 7_900.0, "cpu_seconds": 7_400.0,
+                "scores": {"beta_vae": 0.896, "mig": 0.102}},
+               {"seed": 2, "steps": 20_000, "scores": {"beta_vae": 0.881}}],
+        selection={"by": "beta_vae", "rule": "highest beta_vae (default protocol) among "
+                   "the seeds", "seed": 1, "seed_by_target": 1, "seed_by_udr": 0})
+    meta_path.write_text(json.dumps(meta))
+    script = os.path.join(REPO, "zoo", "make_table.py")
+    run = [sys.executable, script, "--presets", str(presets), "--readme", str(readme)]
+    subprocess.run(run, check=True)
+    text = readme.read_text()
+    seeds = text[text.index("<!-- zoo-seeds:start -->"):text.index("<!-- zoo-seeds:end -->")]
+    assert "old" not in seeds and "rest" in text and "vae_dsprites**" not in seeds.replace(
+        "beta_vae_dsprites**", "")
+    rows = [line for line in seeds.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert rows == [
+        "| 0 | 18,000 (plateau) | 0.082 | — | 0.873 | — | 0.178 | — | 0.250 | 90 min | 83 min |  |",
+        "| 1 | 22,000 | 0.102 | — | 0.896 | — | — | — | 0.310 | 2.2 h | 2.1 h | yes |",
+        "| 2 | 20,000 | — | — | 0.881 | — | — | — | — | — | — |  |"]
+    assert ("Published: seed 1, by highest beta_vae (default protocol) among the seeds; "
+            "UDR among the seeds picks seed 0.") in seeds
+    assert subprocess.run(run + ["--check"]).returncode == 0
+    # Two seeds: UDR cannot rank them, and the section says so.
+    meta.update(seeds=meta["seeds"][:2], selection={**meta["selection"], "seed_by_udr": None})
+    meta_path.write_text(json.dumps(meta))
+    assert subprocess.run(run + ["--check"]).returncode == 1
+    subprocess.run(run, check=True)
+    assert "no UDR: it ranks three runs or more" in readme.read_text()
+
+
 # ---------------------------------------------------------- installed wheel
 @pytest.mark.slow
 def test_presets_ship_in_the_wheel(tmp_path, preset):

@@ -6,8 +6,10 @@
 Reads every `kerasdis/presets/<name>/metadata.json` (written by
 `kerasdis.zoo.publish` / `save_to_preset`) and replaces the text between the
 `<!-- zoo-table:start -->` and `<!-- zoo-table:end -->` markers of the README, and
-the pictures section (`<!-- zoo-pictures:... -->`) with every entry's traversal
-picture that `python zoo/make_pictures.py` drew into `zoo/<name>/`.
+the seeds section (`<!-- zoo-seeds:... -->`) with every seed's scores of the entries
+published by `kerasdis zoo publish`, and the pictures section
+(`<!-- zoo-pictures:... -->`) with every entry's traversal picture that
+`python zoo/make_pictures.py` drew into `zoo/<name>/`.
 Standalone: needs neither TensorFlow nor kerasdis to be importable. Missing
 values are shown as "—".
 """
@@ -47,6 +49,10 @@ NO_ELBO = {"InfoGAN"}
 NOT_APPLICABLE = "n/a"
 LABELS = {"mig": "MIG", "beta_vae": "BetaVAE", "factor_vae": "FactorVAE",
           "dci": "DCI disentanglement"}
+SEEDS_START = "<!-- zoo-seeds:start -->"
+SEEDS_END = "<!-- zoo-seeds:end -->"
+SEED_COLUMNS = ("seed", "steps", "MIG", "discrete MIG", "BetaVAE", "FactorVAE",
+                "DCI disentanglement", "SAP", "UDR", "wall time", "CPU time", "published")
 PICTURES_START = "<!-- zoo-pictures:start -->"
 PICTURES_END = "<!-- zoo-pictures:end -->"
 
@@ -214,6 +220,53 @@ def table(entries):
     return "\n".join(lines)
 
 
+def _seed_steps(record):
+    steps = record.get("steps")
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        return DASH
+    return f"{steps:,}" + (" (plateau)" if record.get("plateau_step") is not None else "")
+
+
+def _selection_text(metadata, n_seeds):
+    """How the published seed was chosen, and which seed UDR would pick."""
+    selection = metadata.get("selection")
+    if not isinstance(selection, dict):
+        return ""
+    text = f"Published: seed {selection.get('seed', DASH)}, by {selection.get('rule', DASH)}"
+    by_udr = selection.get("seed_by_udr")
+    if by_udr is not None:
+        text += f"; UDR among the seeds picks seed {by_udr}"
+    elif n_seeds < 3:
+        text += "; no UDR: it ranks three runs or more"
+    return text + "."
+
+
+def seeds_section(entries):
+    """Markdown of every seed's scores (default protocols) of the entries that
+    `kerasdis zoo publish` recorded with their seeds."""
+    blocks = []
+    for name, metadata in sorted(entries.items()):
+        seeds = [r for r in metadata.get("seeds") or () if isinstance(r, dict)]
+        if not seeds:
+            continue
+        published = (metadata.get("selection") or {}).get("seed", metadata.get("seed"))
+        lines = [f"**{name}**", "", "| " + " | ".join(SEED_COLUMNS) + " |",
+                 "|" + "---|" * len(SEED_COLUMNS)]
+        for record in sorted(seeds, key=lambda r: str(r.get("seed"))):
+            s = scores({"metrics": record.get("scores")})
+            cpu = _number(record.get("cpu_seconds"))
+            row = [str(record.get("seed", DASH)), _seed_steps(record), _fmt(s["mig"]),
+                   _fmt(s["discrete_mig"]), _fmt(s["beta_vae"]), _fmt(s["factor_vae"]),
+                   _fmt(s["dci"]), _fmt(s["sap"]), _fmt(_number(record.get("udr"))),
+                   _wall_time(record.get("wall_time_seconds")),
+                   DASH if cpu is None else _wall_time(cpu),
+                   "yes" if record.get("seed") == published else ""]
+            lines.append("| " + " | ".join(row) + " |")
+        selection = _selection_text(metadata, len(seeds))
+        blocks.append("\n".join(lines + ([""] + [selection] if selection else [])))
+    return "\n\n".join(blocks) if blocks else "_no entry published with seeds yet_"
+
+
 def pictures(entries, zoo_dir=HERE):
     """Markdown of every entry's traversal picture that `zoo/make_pictures.py` drew."""
     lines = []
@@ -247,8 +300,10 @@ def _replace(text, start, end, body, heading):
     return text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
 
 
-def render(readme_text, table_text, pictures_text=None):
+def render(readme_text, table_text, pictures_text=None, seeds_text=None):
     text = _replace(readme_text, START, END, table_text, "Results")
+    if seeds_text is not None:
+        text = _replace(text, SEEDS_START, SEEDS_END, seeds_text, "Seeds")
     if pictures_text is not None:
         text = _replace(text, PICTURES_START, PICTURES_END, pictures_text, "Pictures")
     return text
@@ -279,7 +334,8 @@ def main(argv=None):
         with open(args.readme, encoding="utf-8") as f:
             current = f.read()
     entries = read_presets(args.presets)
-    updated = render(current, table(entries), pictures(entries, args.zoo_dir))
+    updated = render(current, table(entries), pictures(entries, args.zoo_dir),
+                     seeds_section(entries))
     if args.check:
         if updated != current:
             print(f"{args.readme} is out of date: run python zoo/make_table.py", file=sys.stderr)

@@ -74,3 +74,11 @@ def test_readme_shows_the_committed_higgins_table():
         readme = f.read()
     block = readme.split("<!-- higgins-table:start -->\n")[1].split("\n<!-- higgins-table:end")[0]
     assert block == higgins_table.readme_table(results)
+
+
+def test_the_zoo_tables_are_rendered_from_the_shipped_presets():
+    # zoo/README.md (table, seeds, pictures) and README.md's zoo summary are generated
+    # from the presets' metadata: publishing an entry must regenerate them.
+    script = os.path.join(ROOT, "zoo", "make_table.py")
+    result = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

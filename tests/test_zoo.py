@@ -474,6 +474,34 @@ def test_make_table_lists_every_seed_and_how_the_published_one_was_chosen(preset
     assert "no UDR: it ranks three runs or more" in readme.read_text()
 
 
+def test_make_table_writes_the_project_readme_summary(preset, tmp_path):
+    readme, project = tmp_path / "zoo.md", tmp_path / "README.md"
+    readme.write_text("<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n")
+    project.write_text("intro\n\n<!-- zoo-summary:start -->\nold\n<!-- zoo-summary:end -->\n\nend\n")
+    presets = tmp_path / "presets"
+    for name, value in (("beta_vae_dsprites", 0.92), ("vae_dsprites", 0.85)):
+        shutil.copytree(preset, presets / name)
+        meta = json.loads((presets / name / "metadata.json").read_text())
+        meta["metrics"] = {"beta_vae": {"eval_accuracy": value}, "mig": {"mig": 0.04}}
+        (presets / name / "metadata.json").write_text(json.dumps(meta))
+    script = os.path.join(REPO, "zoo", "make_table.py")
+    run = [sys.executable, script, "--presets", str(presets), "--readme", str(readme),
+           "--project-readme", str(project)]
+    assert subprocess.run(run + ["--check"]).returncode == 1
+    subprocess.run(run, check=True)
+    text = project.read_text()
+    assert text.startswith("intro\n") and text.endswith("\nend\n") and "old" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| beta_vae_dsprites |"))
+    # 0.92 meets 0.90 but not the VAE's 0.85 + 0.10: the summary says "no", as the table does
+    assert "| no | BetaVAE 0.920, MIG 0.040 |" in row
+    assert "| vae_dsprites | BetaVAE | 10 | baseline | — |" in text
+    assert subprocess.run(run + ["--check"]).returncode == 0
+    # Without markers the project README is left as it is.
+    project.write_text("no markers\n")
+    subprocess.run(run, check=True)
+    assert project.read_text() == "no markers\n"
+
+
 # ---------------------------------------------------------- installed wheel
 @pytest.mark.slow
 def test_presets_ship_in_the_wheel(tmp_path, preset):

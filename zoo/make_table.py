@@ -1,7 +1,7 @@
 """Regenerates the results table of zoo/README.md from the shipped presets.
 
     python zoo/make_table.py            # rewrite the table (atomically)
-    python zoo/make_table.py --check    # exit 1 if the table is out of date (CI)
+    python zoo/make_table.py --check    # exit 1 if a table is out of date (CI)
 
 Reads every `kerasdis/presets/<name>/metadata.json` (written by
 `kerasdis.zoo.publish` / `save_to_preset`) and replaces the text between the
@@ -10,7 +10,10 @@ the seeds section (`<!-- zoo-seeds:... -->`) with every seed's scores of the ent
 published by `kerasdis zoo publish`, and the pictures section
 (`<!-- zoo-pictures:... -->`) with every entry's traversal picture that
 `python zoo/make_pictures.py` drew into `zoo/<name>/`.
-Standalone: needs neither TensorFlow nor kerasdis to be importable. Missing
+It also replaces the short summary of the project's README.md (between
+`<!-- zoo-summary:start -->` and `<!-- zoo-summary:end -->`): per entry its steps,
+targets, whether they are met, the published scores of the targets' metrics and the
+seeds' spread. Standalone: needs neither TensorFlow nor kerasdis to be importable. Missing
 values are shown as "—".
 """
 
@@ -25,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PRESETS = os.path.join(REPO, "kerasdis", "presets")
 README = os.path.join(HERE, "README.md")
+PROJECT_README = os.path.join(REPO, "README.md")
 START = "<!-- zoo-table:start -->"
 END = "<!-- zoo-table:end -->"
 NAME = re.compile(r"^[a-z0-9_]+$")
@@ -49,6 +53,10 @@ NO_ELBO = {"InfoGAN"}
 NOT_APPLICABLE = "n/a"
 LABELS = {"mig": "MIG", "beta_vae": "BetaVAE", "factor_vae": "FactorVAE",
           "dci": "DCI disentanglement"}
+SUMMARY_START = "<!-- zoo-summary:start -->"
+SUMMARY_END = "<!-- zoo-summary:end -->"
+SUMMARY_COLUMNS = ("entry", "model", "steps", "target", "met", "published scores",
+                   "seeds: median [min, max]")
 SEEDS_START = "<!-- zoo-seeds:start -->"
 SEEDS_END = "<!-- zoo-seeds:end -->"
 SEED_COLUMNS = ("seed", "steps", "MIG", "discrete MIG", "BetaVAE", "FactorVAE",
@@ -267,6 +275,28 @@ def seeds_section(entries):
     return "\n\n".join(blocks) if blocks else "_no entry published with seeds yet_"
 
 
+def summary(entries):
+    """The project README's short table: per entry the scores its targets are about."""
+    if not entries:
+        return "_no entries yet_"
+    baseline = scores(entries[BASELINE]) if BASELINE in entries else None
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for name, metadata in sorted(entries.items()):
+        s = scores(metadata)
+        goal, met = target(name, s, baseline)
+        keys = [key for key, _ in TARGETS.get(name, ())]
+        keys += [key for key, _ in BASELINE_TARGETS.get(name, ()) if key not in keys]
+        if "mig" not in keys:
+            keys.append("mig")
+        if name == BASELINE:
+            keys += [key for key in ("beta_vae", "factor_vae") if key not in keys]
+        published = ", ".join(f"{LABELS[key]} {_fmt(s[key])}" for key in keys)
+        lines.append("| " + " | ".join([name, str(metadata.get("class_name") or DASH),
+                                        _steps(metadata), goal, met, published,
+                                        seed_spread(name, metadata)]) + " |")
+    return "\n".join(lines)
+
+
 def pictures(entries, zoo_dir=HERE):
     """Markdown of every entry's traversal picture that `zoo/make_pictures.py` drew."""
     lines = []
@@ -292,11 +322,15 @@ def pictures(entries, zoo_dir=HERE):
     return "\n".join(lines).rstrip() if lines else "_no pictures yet: run python zoo/make_pictures.py_"
 
 
-def _replace(text, start, end, body, heading):
+def _replace(text, start, end, body, heading=None):
+    """`text` with the block between the markers replaced by `body`; without the
+    markers, a new section `heading` is appended (or, without a heading, nothing)."""
     block = f"{start}\n{body}\n{end}"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if pattern.search(text):
         return pattern.sub(lambda _: block, text, count=1)
+    if heading is None:
+        return text
     return text.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
 
 
@@ -324,26 +358,43 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default=PRESETS, help="directory of preset directories")
     parser.add_argument("--readme", default=README, help="the README holding the table")
+    parser.add_argument("--project-readme", default=None,
+                        help="the README holding the short summary (default: the "
+                             "project's README.md when --readme is the default, else none)")
     parser.add_argument("--zoo-dir", default=HERE,
                         help="where the entries' pictures are (zoo/<name>/traversal.png)")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the table is out of date")
     args = parser.parse_args(argv)
-    current = ""
-    if os.path.exists(args.readme):
-        with open(args.readme, encoding="utf-8") as f:
-            current = f.read()
+    project_readme = args.project_readme
+    if project_readme is None and os.path.abspath(args.readme) == README:
+        project_readme = PROJECT_README
     entries = read_presets(args.presets)
+    changes = {}
+    current = _read(args.readme)
     updated = render(current, table(entries), pictures(entries, args.zoo_dir),
                      seeds_section(entries))
-    if args.check:
-        if updated != current:
-            print(f"{args.readme} is out of date: run python zoo/make_table.py", file=sys.stderr)
-            return 1
-        return 0
     if updated != current:
-        write_atomic(args.readme, updated)
+        changes[args.readme] = updated
+    if project_readme:
+        current = _read(project_readme)
+        updated = _replace(current, SUMMARY_START, SUMMARY_END, summary(entries))
+        if updated != current:
+            changes[project_readme] = updated
+    if args.check:
+        for path in changes:
+            print(f"{path} is out of date: run python zoo/make_table.py", file=sys.stderr)
+        return 1 if changes else 0
+    for path, text in changes.items():
+        write_atomic(path, text)
     return 0
+
+
+def _read(path):
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 if __name__ == "__main__":

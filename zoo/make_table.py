@@ -209,14 +209,24 @@ def time_to_target(name, metadata):
     return "not met"
 
 
+def _markdown(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _targets(entries):
+    """(name, metadata, scores, target text, met) per entry, sorted by name."""
+    baseline = scores(entries[BASELINE]) if BASELINE in entries else None
+    for name, metadata in sorted(entries.items()):
+        s = scores(metadata)
+        yield (name, metadata, s, *target(name, s, baseline))
+
+
 def table(entries):
     if not entries:
         return "_no entries yet_"
-    baseline = scores(entries[BASELINE]) if BASELINE in entries else None
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for name, metadata in sorted(entries.items()):
-        s = scores(metadata)
-        goal, met = target(name, s, baseline)
+    rows = []
+    for name, metadata, s, goal, met in _targets(entries):
         elbo = ((NOT_APPLICABLE, NOT_APPLICABLE) if metadata.get("class_name") in NO_ELBO
                 else (_fmt(s["reconstruction"], 1), _fmt(s["kl"], 1)))
         row = [name, str(metadata.get("class_name") or DASH), _steps(metadata),
@@ -224,8 +234,8 @@ def table(entries):
                _fmt(s["mig"]), _fmt(s["discrete_mig"]), _fmt(s["beta_vae"]),
                _fmt(s["factor_vae"]), _fmt(s["dci"]), _fmt(s["sap"]),
                *elbo, goal, met, seed_spread(name, metadata), time_to_target(name, metadata)]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+        rows.append(row)
+    return "\n".join(_markdown(COLUMNS, rows))
 
 
 def _seed_steps(record):
@@ -258,8 +268,7 @@ def seeds_section(entries):
         if not seeds:
             continue
         published = (metadata.get("selection") or {}).get("seed", metadata.get("seed"))
-        lines = [f"**{name}**", "", "| " + " | ".join(SEED_COLUMNS) + " |",
-                 "|" + "---|" * len(SEED_COLUMNS)]
+        rows = []
         for record in sorted(seeds, key=lambda r: str(r.get("seed"))):
             s = scores({"metrics": record.get("scores")})
             cpu = _number(record.get("cpu_seconds"))
@@ -269,7 +278,8 @@ def seeds_section(entries):
                    _wall_time(record.get("wall_time_seconds")),
                    DASH if cpu is None else _wall_time(cpu),
                    "yes" if record.get("seed") == published else ""]
-            lines.append("| " + " | ".join(row) + " |")
+            rows.append(row)
+        lines = [f"**{name}**", ""] + _markdown(SEED_COLUMNS, rows)
         selection = _selection_text(metadata, len(seeds))
         blocks.append("\n".join(lines + ([""] + [selection] if selection else [])))
     return "\n\n".join(blocks) if blocks else "_no entry published with seeds yet_"
@@ -279,11 +289,8 @@ def summary(entries):
     """The project README's short table: per entry the scores its targets are about."""
     if not entries:
         return "_no entries yet_"
-    baseline = scores(entries[BASELINE]) if BASELINE in entries else None
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    for name, metadata in sorted(entries.items()):
-        s = scores(metadata)
-        goal, met = target(name, s, baseline)
+    rows = []
+    for name, metadata, s, goal, met in _targets(entries):
         keys = [key for key, _ in TARGETS.get(name, ())]
         keys += [key for key, _ in BASELINE_TARGETS.get(name, ()) if key not in keys]
         if "mig" not in keys:
@@ -291,10 +298,9 @@ def summary(entries):
         if name == BASELINE:
             keys += [key for key in ("beta_vae", "factor_vae") if key not in keys]
         published = ", ".join(f"{LABELS[key]} {_fmt(s[key])}" for key in keys)
-        lines.append("| " + " | ".join([name, str(metadata.get("class_name") or DASH),
-                                        _steps(metadata), goal, met, published,
-                                        seed_spread(name, metadata)]) + " |")
-    return "\n".join(lines)
+        rows.append([name, str(metadata.get("class_name") or DASH), _steps(metadata), goal,
+                     met, published, seed_spread(name, metadata)])
+    return "\n".join(_markdown(SUMMARY_COLUMNS, rows))
 
 
 def pictures(entries, zoo_dir=HERE):

@@ -114,6 +114,83 @@ def test_every_model_trains_and_reports_its_terms(name, binary_images):
     assert names <= set(ev)
 
 
+# The objective of each paper, recomputed in numpy from the pass the model made.
+def _numpy_terms(x, out):
+    x, logits = np.asarray(x, np.float64), np.asarray(out["logits"], np.float64)
+    mean, log_var = np.asarray(out["mean"], np.float64), np.asarray(out["log_var"], np.float64)
+    bernoulli_nll = np.logaddexp(0.0, logits) - x * logits  # -log Bernoulli(x; sigmoid(logits))
+    return {"reconstruction": bernoulli_nll.reshape(len(x), -1).sum(axis=1).mean(),
+            "kl": np.mean(0.5 * np.sum(mean ** 2 + np.exp(log_var) - 1.0 - log_var, axis=1)),
+            "mean": mean, "log_var": log_var, "z": np.asarray(out["z"], np.float64)}
+
+
+def _dip_penalty(mean, log_var, variant, lambda_od, lambda_d):
+    """Kumar et al. (2018), eq. 6 (i: Cov[mu]) and eq. 7 (ii: Cov[mu] + E[diag sigma^2])."""
+    cov = np.cov(mean, rowvar=False, bias=True)
+    if variant == "ii":
+        cov = cov + np.diag(np.exp(log_var).mean(axis=0))
+    off = cov - np.diag(np.diag(cov))
+    return lambda_od * np.sum(off ** 2) + lambda_d * np.sum((np.diag(cov) - 1.0) ** 2)
+
+
+OBJECTIVES = {
+    # name: (model, loss from the numpy terms t and the model's own reported terms r)
+    "beta_vae": (lambda: kd.models.BetaVAE(beta=4.0, seed=0),
+                 lambda m, t, r: t["reconstruction"] + 4.0 * t["kl"]),
+    "beta_tcvae": (lambda: kd.models.BetaTCVAE(beta=6.0, alpha=2.0, gamma=0.5,
+                                               dataset_size=1_000, seed=0),
+                   lambda m, t, r: (t["reconstruction"] + 2.0 * t["mi"] + 6.0 * t["tc"]
+                                    + 0.5 * t["dwkl"])),
+    "annealed_vae": (lambda: kd.models.AnnealedVAE(gamma=100.0, capacity_max=25.0,
+                                                   capacity_steps=100, seed=0),
+                     lambda m, t, r: t["reconstruction"] + 100.0 * abs(t["kl"] - 12.5)),
+    "dip_vae_i": (lambda: kd.models.DIPVAE(variant="i", lambda_od=3.0, seed=0),
+                  lambda m, t, r: (t["reconstruction"] + t["kl"]
+                                   + _dip_penalty(t["mean"], t["log_var"], "i", 3.0, 30.0))),
+    "dip_vae_ii": (lambda: kd.models.DIPVAE(variant="ii", lambda_od=3.0, seed=0),
+                   lambda m, t, r: (t["reconstruction"] + t["kl"]
+                                    + _dip_penalty(t["mean"], t["log_var"], "ii", 3.0, 3.0))),
+    "factor_vae": (lambda: kd.models.FactorVAE(gamma=35.0, seed=0),
+                   lambda m, t, r: t["reconstruction"] + t["kl"] + 35.0 * t["tc"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_loss_is_the_papers_objective(name, binary_images):
+    build, objective = OBJECTIVES[name]
+    model = build()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.iterations.assign(50)  # AnnealedVAE: C(50) = 25 * 50 / 100 = 12.5
+    # Spread the untrained posteriors (means of a few units, variances from e^-3 to e^1)
+    # so that every term is large enough for a wrong weight to show.
+    for layer, scale, shift in (("mean", 300.0, 0.0), ("log_var", 100.0, -1.0)):
+        kernel, bias = model.encoder.get_layer(layer).weights
+        kernel.assign(kernel * scale)
+        bias.assign(bias + shift)
+    passes = []
+    forward = model.forward
+    model.forward = lambda x, training=False: passes.append(forward(x, training)) or passes[-1]
+    x = binary_images[:16]
+    reported = {k: float(v) for k, v in model.compute_terms(x, training=True).items()}
+    assert len(passes) == 1
+    terms = _numpy_terms(x, passes[0])
+    assert reported["reconstruction"] == pytest.approx(terms["reconstruction"], rel=1e-5)
+    assert reported["kl"] == pytest.approx(terms["kl"], rel=1e-5)
+    assert terms["kl"] > 1.0 and np.ptp(terms["log_var"]) > 1.0
+    if name == "beta_tcvae":  # Chen et al. eq. 2 terms on this batch (brute force in test_losses)
+        from kerasdis import losses
+
+        terms.update({k: float(v) for k, v in losses.decomposed_kl_terms(
+            *(passes[0][k] for k in ("z", "mean", "log_var")), 1_000, "mss").items()})
+    if name == "factor_vae":  # Kim & Mnih: TC ~ E[log D(z) / (1 - D(z))], class 0 = real codes
+        logits = np.asarray(model.discriminator(passes[0]["z"]), np.float64)
+        terms["tc"] = np.mean(logits[:, 0] - logits[:, 1])
+        assert reported["tc"] == pytest.approx(terms["tc"], rel=1e-5, abs=1e-6)
+    if name == "annealed_vae":
+        assert reported["capacity"] == pytest.approx(12.5)
+    assert reported["loss"] == pytest.approx(objective(model, terms, reported), rel=1e-5)
+
+
 def test_public_api_shapes(binary_images):
     model = kd.models.BetaVAE(latent_dim=6, seed=0)
     x = binary_images[:5]

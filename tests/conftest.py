@@ -21,6 +21,24 @@ def squares(n, seed=0, size=64):
 
 
 @pytest.fixture(scope="session")
+def interrupt_at():
+    """`interrupt_at(step)`: a Keras callback that raises `KeyboardInterrupt` once the
+    optimizer has made `step` steps, as a run killed in the middle of an epoch."""
+    import keras
+
+    class InterruptAt(keras.callbacks.Callback):
+        def __init__(self, at_step):
+            super().__init__()
+            self.at_step = at_step
+
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == self.at_step:
+                raise KeyboardInterrupt
+
+    return InterruptAt
+
+
+@pytest.fixture(scope="session")
 def binary_images():
     return squares(256, seed=0)
 

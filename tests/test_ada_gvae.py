@@ -104,7 +104,6 @@ def test_sample_pairs_only_redraws_factors_that_vary():
         sample_pairs(ds, 4, k=2)
 
 
-@pytest.mark.bad_input
 def test_paired_batches_are_a_pure_function_of_seed_and_step(dsprites):
     data = paired_batches(dsprites, batch_size=8, k=2, seed=3, with_factors=True)
     batches = list(data.take(3))

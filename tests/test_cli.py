@@ -61,6 +61,11 @@ def test_datasets_and_zoo_list(capsys):
     out = capsys.readouterr().out
     assert "dsprites" in out and "737,280" in out
     assert cli.main(["zoo", "list"]) == 0
+    # one line per shipped preset
+    from kerasdis import zoo
+
+    assert zoo.list()
+    assert capsys.readouterr().out.splitlines() == zoo.list()
 
 
 @pytest.mark.bad_input

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import kerasdis as kd
 from kerasdis import training
@@ -55,10 +56,21 @@ def test_every_committed_run_resumes(checkpoint):
         from kerasdis.callbacks import LearningCurve
 
         assert all(row["step"] <= step for row in LearningCurve.read(curve))
-    # The next batch of its training stream, and one step of the loaded model on it.
+    # The batch a resume trains on next (the recipe's batch size, from `step`) is the one
+    # the uninterrupted stream has at `step`: here the stream started a step earlier.
     dataset = kd.data.load(recipe["dataset"])
-    batches = model.training_batches(dataset, 8, recipe["seed"], first_step=step)
-    history = model.fit(batches.take(1), epochs=1, verbose=0, shuffle=False)
+    size, seed = recipe["batch_size"], recipe["seed"]
+    assert step >= 1
+    resumed = model.training_batches(dataset, size, seed, first_step=step)
+    following = next(resumed.as_numpy_iterator())
+    earlier = model.training_batches(dataset, size, seed, first_step=step - 1)
+    previous, expected = list(earlier.take(2).as_numpy_iterator())
+    tf.nest.map_structure(np.testing.assert_array_equal, following, expected)
+    assert not np.array_equal(tf.nest.flatten(previous)[0], tf.nest.flatten(expected)[0])
+    # One step of the loaded model on the first 8 images of that batch (cheap).
+    first_8 = tf.nest.map_structure(lambda a: a[:8], following)
+    history = model.fit(tf.data.Dataset.from_tensors(first_8), epochs=1, verbose=0,
+                        shuffle=False)
     assert int(model.optimizer.iterations.numpy()) == step + 1
     assert all(np.isfinite(v[-1]) for v in history.history.values())
 

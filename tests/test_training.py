@@ -24,28 +24,19 @@ TINY = {
 }
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_step):
-        super().__init__()
-        self.at_step = at_step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) == self.at_step:
-            raise KeyboardInterrupt
-
-
 def _weights(model):
     return [w.numpy() for w in model.weights]
 
 
 @pytest.mark.parametrize("name,args", [("beta_vae", {"beta": 4.0}), ("factor_vae", {})])
 @pytest.mark.fault
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, name, args):
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, name, args,
+                                                               interrupt_at):
     """Training interrupted at step 15 resumes from the step-10 checkpoint to the same weights."""
     recipe = {**TINY, "model": name, "model_args": {**args, "latent_dim": 4}}
     straight, _ = training.train(recipe, str(tmp_path / "a"), verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        training.train(recipe, str(tmp_path / "b"), verbose=0, callbacks=[_Interrupt(15)])
+        training.train(recipe, str(tmp_path / "b"), verbose=0, callbacks=[interrupt_at(15)])
     state = json.loads((tmp_path / "b" / "state.json").read_text())
     assert state["step"] == 10
     resumed, summary = training.train(recipe, str(tmp_path / "b"), resume=True, verbose=0)
@@ -100,20 +91,31 @@ def test_bad_recipes(change, match, tmp_path):
     assert not (tmp_path / "x" / "checkpoint.keras").exists()
 
 
+class _NaNBeta(keras.callbacks.Callback):
+    """Sets β to NaN before the batch of optimizer step `at_step`: a known divergence."""
+
+    def __init__(self, at_step):
+        super().__init__()
+        self.at_step = at_step
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == self.at_step:
+            self.model.beta.assign(float("nan"))
+
+
 @pytest.mark.fault
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    """A diverging learning rate: training stops on the NaN and the checkpoint stays finite."""
-    recipe = {**TINY, "learning_rate": 1e6, "model_args": {"beta": 4.0, "latent_dim": 4},
-              "steps": 40}
-    try:
-        training.train(recipe, str(tmp_path), verbose=0)
-    except FloatingPointError as error:
-        assert "non-finite" in str(error)
-        if (tmp_path / "checkpoint.keras").exists():
-            model = keras.saving.load_model(str(tmp_path / "checkpoint.keras"))
-            assert all(np.all(np.isfinite(w)) for w in _weights(model))
-    else:
-        pytest.skip("this learning rate did not diverge here")
+    """β set to NaN at step 12: training stops at step 13, keeps the finite step-10 checkpoint."""
+    recipe = {**TINY, "steps": 40}
+    with pytest.raises(FloatingPointError, match=r"stopped at step 13\b.*non-finite"):
+        training.train(recipe, str(tmp_path), verbose=0, tensorboard=False,
+                       callbacks=[_NaNBeta(12)])
+    # the step-20 checkpoint of the diverged epoch was never written over the step-10 one
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 10
+    model = keras.saving.load_model(str(tmp_path / "checkpoint.keras"))
+    assert int(model.optimizer.iterations.numpy()) == 10
+    assert all(np.all(np.isfinite(w)) for w in _weights(model))
+    assert not (tmp_path / "model.keras").exists()
 
 
 @pytest.mark.slow
@@ -147,20 +149,33 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
-def test_recipe_optimizer_adagrad_trains_and_resumes_with_its_state(tmp_path):
+def test_recipe_optimizer_adagrad_trains_and_resumes_with_its_state(tmp_path, interrupt_at):
     import keras
 
     from kerasdis import training
 
     recipe = {"model": "beta_vae", "model_args": {"latent_dim": 3}, "steps": 4, "batch_size": 8,
               "checkpoint_every": 2, "optimizer": "adagrad", "learning_rate": 1e-2}
-    model, summary = training.train({**recipe, "steps": 4}, str(tmp_path / "run"), verbose=0,
-                                    tensorboard=False)
+    model, summary = training.train(recipe, str(tmp_path / "run"), verbose=0, tensorboard=False)
     assert isinstance(model.optimizer, keras.optimizers.Adagrad)
     assert summary["recipe"]["optimizer"] == "adagrad" and summary["steps"] == 4
-    reloaded = keras.saving.load_model(str(tmp_path / "run" / "checkpoint.keras"))
+    # interrupted after step 3, resumed from the step-2 checkpoint: the accumulators
+    # reloaded with it make steps 3 and 4 those of the uninterrupted run
+    with pytest.raises(KeyboardInterrupt):
+        training.train(recipe, str(tmp_path / "cut"), verbose=0, tensorboard=False,
+                       callbacks=[interrupt_at(3)])
+    reloaded = keras.saving.load_model(str(tmp_path / "cut" / "checkpoint.keras"))
     assert isinstance(reloaded.optimizer, keras.optimizers.Adagrad)
     assert float(reloaded.optimizer.learning_rate) == pytest.approx(1e-2)
+    assert int(reloaded.optimizer.iterations.numpy()) == 2
+    resumed, summary = training.train(recipe, str(tmp_path / "cut"), resume=True, verbose=0,
+                                      tensorboard=False)
+    assert summary["steps"] == 4
+    for a, b in zip(_weights(model), _weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert len(model.optimizer.variables) == len(resumed.optimizer.variables)
+    for a, b in zip(model.optimizer.variables, resumed.optimizer.variables):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
 def test_adagrad_zero_init_starts_its_accumulators_at_zero_as_duchi_et_al():

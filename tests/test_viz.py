@@ -177,18 +177,38 @@ def test_picture_functions_share_one_argument_order():
 
 
 # --------------------------------------------------- reconstructions, samples
+def _tile_at(image, row, column, h, w):
+    """The tile at (row, column) of a `_tile` grid, one channel."""
+    top, left = viz.PAD + row * (h + viz.PAD), viz.PAD + column * (w + viz.PAD)
+    return image[top:top + h, left:left + w, 0]
+
+
+def _as_uint8(images):
+    return np.clip(np.round(np.asarray(images)[..., 0] * 255), 0, 255).astype(np.uint8)
+
+
 def test_reconstructions_and_samples(model, x, tmp_path):
     image = viz.reconstructions(model, x[:3], path=tmp_path / "r.png")
     h, w = SHAPE[:2]
     assert image.dtype == np.uint8
     assert image.shape == (2 * h + 3 * viz.PAD, 3 * w + 4 * viz.PAD, 3)
-    top = image[viz.PAD:viz.PAD + h, viz.PAD:viz.PAD + w, 0]
-    np.testing.assert_array_equal(top, np.round(x[0, ..., 0] * 255).astype(np.uint8))
+    # top row: the originals; bottom row: their reconstructions (model.reconstruct),
+    # each under its original (±1 grey level: rounding of the same float32 values)
+    recon = _as_uint8(model.reconstruct(x[:3])).astype(int)
+    for j in range(3):
+        np.testing.assert_array_equal(_tile_at(image, 0, j, h, w), _as_uint8(x[j]))
+        np.testing.assert_allclose(_tile_at(image, 1, j, h, w), recon[j], atol=1)
     assert (tmp_path / "r.png").exists()
 
     grid = viz.samples(model, 5, seed=1, path=tmp_path / "s.png")
     assert grid.shape == (2 * h + 3 * viz.PAD, 3 * w + 4 * viz.PAD, 3)
     np.testing.assert_array_equal(grid, viz.samples(model, 5, seed=1))
+    # tiles 0 and 4 (3 columns) decode the first and last of 5 seeded prior draws
+    z = np.random.default_rng(1).standard_normal((5, LATENT_DIM)).astype(np.float32)
+    decoded = _as_uint8(model.decode(z)).astype(int)
+    np.testing.assert_allclose(_tile_at(grid, 0, 0, h, w), decoded[0], atol=1)
+    np.testing.assert_allclose(_tile_at(grid, 1, 1, h, w), decoded[4], atol=1)
+    assert not np.array_equal(grid, viz.samples(model, 5, seed=2))
     assert (tmp_path / "s.png").exists()
 
 

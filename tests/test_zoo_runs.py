@@ -299,9 +299,11 @@ def test_publish_entry_refuses_runs_of_different_recipes(two_seeds, tmp_path):
         zoo_runs.publish_entry("bad", [two_seeds[0], two_seeds[0]], zoo_dir=str(tmp_path))
 
 
-def test_make_pictures_draws_the_learning_curve_of_every_seed(tmp_path):
+def test_make_pictures_draws_the_learning_curve_of_every_seed(tmp_path, monkeypatch):
     import importlib.util
     import sys
+
+    import matplotlib.axes
 
     zoo_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "zoo")
     sys.path.insert(0, zoo_dir)
@@ -310,16 +312,35 @@ def test_make_pictures_draws_the_learning_curve_of_every_seed(tmp_path):
                                                       os.path.join(zoo_dir, "make_pictures.py"))
         make_pictures = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(make_pictures)
-        other = tmp_path / "seed_1"
-        other.mkdir()
-        (other / "curve.csv").write_text("step,val_mig\n10000,0.1\n20000,0.2\n")
+        runs = {0: tmp_path / "seed_0", 1: tmp_path / "seed_1"}
+        for seed, (first, last) in {0: (0.9, 0.9), 1: (0.1, 0.2)}.items():
+            runs[seed].mkdir()
+            (runs[seed] / "curve.csv").write_text(f"step,val_mig\n10000,{first}\n20000,{last}\n")
         curve = [{"step": 10_000, "val_mig": 0.2, "reconstruction": 50.0},
                  {"step": 20_000, "val_mig": 0.35, "reconstruction": 40.0}]
+        # seed 0 is published (its curve comes from the metadata, not its curve.csv);
+        # seed 2's run directory is gone
         info = {"seed": 0, "curve": curve, "plateau": {"metric": "mig", "step": 20_000},
-                "seeds": [{"seed": 0, "run": "gone"}, {"seed": 1, "run": str(other)}]}
+                "seeds": [{"seed": 0, "run": str(runs[0])}, {"seed": 1, "run": str(runs[1])},
+                          {"seed": 2, "run": str(tmp_path / "gone")}]}
         (tmp_path / "ada_gvae_dsprites").mkdir()
+        plotted = []
+        plot = matplotlib.axes.Axes.plot
+
+        def recording_plot(self, x, y, *args, **kwargs):
+            plotted.append((kwargs.get("label"), list(x), list(y)))
+            return plot(self, x, y, *args, **kwargs)
+
+        monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
         path = make_pictures.draw_curve("ada_gvae_dsprites", info, zoo_dir=str(tmp_path))
         assert path and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        # one line per seed whose run is here, the published one from the metadata
+        # (drawn once), and the published run's reconstruction
+        assert plotted == [
+            ("seed 1", [10_000, 20_000], [0.1, 0.2]),
+            ("seed 0 (published)", [10_000, 20_000], [0.2, 0.35]),
+            ("reconstruction (nats)", [10_000, 20_000], [50.0, 40.0]),
+        ]
         assert make_pictures.draw_curve("x", {"curve": []}, zoo_dir=str(tmp_path)) is None
     finally:
         sys.path.remove(zoo_dir)

@@ -75,7 +75,11 @@ def test_mixed_precision_recipe_trains_resumes_and_reloads(tmp_path, interrupt_a
     assert resumed.decoder.get_layer("deconv1").compute_dtype == "bfloat16"
     for a, b in zip(straight.weights, resumed.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    # a plain load, under the float32 global policy, computes as the model was saved
+    assert keras.config.dtype_policy().name == "float32"
     loaded = keras.saving.load_model(str(tmp_path / "run" / "model.keras"), safe_mode=True)
+    assert loaded.encoder.get_layer("conv1").compute_dtype == "bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
     for a, b in zip(straight.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 

@@ -297,6 +297,23 @@ class ModelTraits:
     uses_discriminator_learning_rate = False
 
     @classmethod
+    def from_config(cls, config):
+        """Rebuilds the model under the dtype policy it was saved with.
+
+        The networks are built in `__init__` under the global policy; building them
+        under the saved one makes a mixed-precision model reload computing in
+        bfloat16 whatever the global policy is when it is loaded.
+        """
+        if config.get("dtype") is None:
+            return super().from_config(config)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(keras.dtype_policies.get(config["dtype"]))
+        try:
+            return super().from_config(config)
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+    @classmethod
     def dataset_args(cls, dataset):
         """Constructor arguments that follow from the training dataset."""
         return {"input_shape": tuple(dataset.observation_shape)}

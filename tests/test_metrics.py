@@ -241,6 +241,23 @@ def test_duplicated_latents_low_gap_high_modularity():
     assert metrics.dci(c1, f1, c2, f2)["completeness"] <= 0.8
 
 
+def test_dci_scores_of_hand_computed_importance_matrices():
+    dci_module = importlib.import_module("kerasdis.metrics.dci")
+    # Eastwood & Williams (2018): rows are codes, columns factors.
+    r = np.array([[0.6, 0.2], [0.0, 0.2]])
+    # code 0 splits 3:1 between the factors (1 - H_2 = 0.18872), code 1 has one (1);
+    # weighted by the codes' shares of the importance, 0.8 and 0.2.
+    h = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
+    assert dci_module.disentanglement(r) == pytest.approx(0.8 * (1 - h) + 0.2, abs=1e-6)
+    # factor 0 is in one code (1), factor 1 is split evenly (0); shares 0.6 and 0.4.
+    assert dci_module.completeness(r) == pytest.approx(0.6, abs=1e-6)
+    # Three codes: entropies of a factor's column are in base 3 (the number of codes).
+    r = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    assert dci_module.disentanglement(r) == pytest.approx(1.0, abs=1e-6)
+    assert dci_module.completeness(r) == pytest.approx(
+        2 / 3 * (1 - np.log(2) / np.log(3)) + 1 / 3, abs=1e-6)
+
+
 def test_permuting_code_dimensions_changes_nothing():
     c1, f1, c2, f2 = train_test(noisy_identity, n_train=600, n_test=300)
     perm = [2, 0, 1]

@@ -652,6 +652,24 @@ def test_unsupervised_scores():
         "gaussian_wasserstein_correlation_norm", "mutual_info_score"}
 
 
+def test_gaussian_scores_of_an_exact_covariance():
+    # Codes whose sample covariance is exactly S = [[4, 1.2], [1.2, 1]] (correlation 0.6).
+    s = np.array([[4.0, 1.2], [1.2, 1.0]])
+    z = np.random.default_rng(1).normal(size=(500, 2))
+    z = (z - z.mean(axis=0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False)).T)
+    codes = z @ np.linalg.cholesky(s).T
+    np.testing.assert_allclose(np.cov(codes, rowvar=False), s, atol=1e-12)
+    # TC of a bivariate Gaussian: -1/2 log(1 - rho^2).
+    assert metrics.gaussian_total_correlation(codes) == pytest.approx(-0.5 * np.log(0.64))
+    # 2 tr S - 2 tr sqrtm(diag(S) S) (disentanglement_lib): a 2x2 matrix A with positive
+    # eigenvalues has tr sqrtm(A) = sqrt(tr A + 2 sqrt(det A)); here tr A = 4^2 + 1^2
+    # and det A = 4 * 1 * det S = 10.24. Normalised by tr S = 5.
+    w2 = 2 * 5.0 - 2 * np.sqrt(17.0 + 2 * np.sqrt(10.24))
+    scores = metrics.unsupervised_scores(codes)
+    assert scores["gaussian_wasserstein_correlation"] == pytest.approx(w2)
+    assert scores["gaussian_wasserstein_correlation_norm"] == pytest.approx(w2 / 5.0)
+
+
 # ----------------------------------------------------------------- evaluate
 
 TINY = {

@@ -39,6 +39,7 @@ every builder casts its outputs to float32 (the Keras mixed-precision guide's
 float32 output layer), so losses, sampling and metrics stay in float32.
 """
 
+import contextlib
 import math
 
 import keras
@@ -74,6 +75,18 @@ def _initializers(seed):
         else:
             yield keras.initializers.GlorotUniform(seed=int(seed) * 100 + index)
         index += 1
+
+
+@contextlib.contextmanager
+def global_dtype_policy(policy):
+    """Sets Keras's global dtype policy to `policy` (a name, a `DTypePolicy` or its
+    config) while the networks are built inside the block, then restores it."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(keras.dtype_policies.get(policy))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def float32_outputs(outputs, names):

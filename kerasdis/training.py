@@ -33,7 +33,6 @@ the end), so `out_dir` must be on storage that all workers can read to resume.
 """
 
 import collections.abc
-import contextlib
 import json
 import os
 import platform
@@ -49,6 +48,7 @@ import tensorflow as tf
 from kerasdis import data as kd_data
 from kerasdis import distribute as kd_distribute
 from kerasdis import models as kd_models
+from kerasdis import networks
 from kerasdis.callbacks import BetaAnnealing, StopOnNonFinite
 from kerasdis.data.streams import training_batches  # noqa: F401  (public here too)
 from kerasdis.io import save_model_atomic, write_json
@@ -75,7 +75,6 @@ class _RegisteredModels(collections.abc.Mapping):
 MODELS = _RegisteredModels()
 """The registered models by name (a live view of `kd.models.get` / `kd.models.names`)."""
 
-@contextlib.contextmanager
 def dtype_policy(recipe):
     """Global Keras dtype policy of a recipe while its model is built or loaded.
 
@@ -86,12 +85,8 @@ def dtype_policy(recipe):
     or AMX); elsewhere TensorFlow emulates it. `python benchmarks/train_throughput.py`
     measures it (the "kept" rows).
     """
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if recipe["mixed_precision"] else "float32")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return networks.global_dtype_policy(
+        "mixed_bfloat16" if recipe["mixed_precision"] else "float32")
 
 
 def build_model(recipe, dataset):

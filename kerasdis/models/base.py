@@ -306,12 +306,8 @@ class ModelTraits:
         """
         if config.get("dtype") is None:
             return super().from_config(config)
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(keras.dtype_policies.get(config["dtype"]))
-        try:
+        with networks.global_dtype_policy(config["dtype"]):
             return super().from_config(config)
-        finally:
-            keras.config.set_dtype_policy(previous)
 
     @classmethod
     def dataset_args(cls, dataset):

@@ -474,6 +474,18 @@ def test_make_table_lists_every_seed_and_how_the_published_one_was_chosen(preset
     assert "no UDR: it ranks three runs or more" in readme.read_text()
 
 
+def test_make_table_lists_seeds_in_numeric_order():
+    spec = importlib.util.spec_from_file_location("kerasdis_zoo_make_table",
+                                                  os.path.join(REPO, "zoo", "make_table.py"))
+    make_table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_table)
+    records = [{"seed": seed, "scores": {"mig": 0.1}} for seed in (10, 2, 0)]
+    text = make_table.seeds_section({"vae_dsprites": {"seeds": records, "seed": 2}})
+    first_cells = [line.split("|")[1].strip() for line in text.splitlines()
+                   if line.startswith("| ") and line[2].isdigit()]
+    assert first_cells == ["0", "2", "10"]
+
+
 def test_make_table_writes_the_project_readme_summary(preset, tmp_path):
     readme, project = tmp_path / "zoo.md", tmp_path / "README.md"
     readme.write_text("<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n")

@@ -259,6 +259,14 @@ def _selection_text(metadata, n_seeds):
     return text + "."
 
 
+def _seed_order(record):
+    """Sort key: integer seeds in numeric order (2 before 10), anything else after."""
+    seed = record.get("seed")
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        return (0, seed, "")
+    return (1, 0, str(seed))
+
+
 def seeds_section(entries):
     """Markdown of every seed's scores (default protocols) of the entries that
     `kerasdis zoo publish` recorded with their seeds."""
@@ -269,7 +277,7 @@ def seeds_section(entries):
             continue
         published = (metadata.get("selection") or {}).get("seed", metadata.get("seed"))
         rows = []
-        for record in sorted(seeds, key=lambda r: str(r.get("seed"))):
+        for record in sorted(seeds, key=_seed_order):
             s = scores({"metrics": record.get("scores")})
             cpu = _number(record.get("cpu_seconds"))
             row = [str(record.get("seed", DASH)), _seed_steps(record), _fmt(s["mig"]),

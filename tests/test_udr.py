@@ -381,3 +381,71 @@ def test_public_name():
 
     assert "udr" in kerasdis.metrics.__all__
     assert kerasdis.metrics.udr is udr
+
+
+# ------------------------------------------- disentanglement_lib's computation
+
+
+def _reference_udr(means, log_vars, correlation):
+    """disentanglement_lib's `compute_udr_sklearn` (evaluation/udr/metrics/udr.py) after
+    its encoding step, ported line by line to numpy: standardise, zero latents with
+    KL <= 0.01, a similarity matrix per ordered pair (Lasso: model i's codes are the
+    regressors of model j's), filter to the informative latents, score, median."""
+    from sklearn import linear_model, preprocessing
+
+    @np.errstate(divide="ignore", invalid="ignore")  # 0/0 columns, as theirs
+    def strength(c):
+        x = np.nanmean(np.nan_to_num(np.max(c, axis=0) ** 2 / np.sum(c, axis=0), 0))
+        y = np.nanmean(np.nan_to_num(np.max(c, axis=1) ** 2 / np.sum(c, axis=1), 0))
+        return (x + y) / 2
+
+    reps, masks = [], []
+    for mean, log_var in zip(means, log_vars):
+        mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
+        kl = np.mean(0.5 * (np.square(mean) + np.exp(log_var) - log_var - 1), axis=0)
+        reps.append(preprocessing.StandardScaler().fit_transform(mean) * np.greater(kl, 0.01))
+        masks.append(kl > 0.01)
+    n = len(reps)
+    pairwise = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                continue
+            if correlation == "lasso":
+                fit = linear_model.Lasso(alpha=0.1).fit(reps[i], reps[j])
+                c = np.abs(fit.coef_).T
+            else:
+                c = np.abs(np.array([[scipy.stats.spearmanr(reps[i][:, a], reps[j][:, b])[0]
+                                      for b in range(reps[j].shape[1])]
+                                     for a in range(reps[i].shape[1])]))
+            pairwise[i, j] = strength(c[masks[i]][:, masks[j]])
+    return pairwise, [np.median(np.delete(pairwise[:, j], j)) for j in range(n)]
+
+
+@pytest.mark.parametrize("correlation", ["spearman", "lasso"])
+def test_udr_from_codes_matches_disentanglement_libs_computation(correlation):
+    """Four models with 2-5 informative latents each (so d_i != d_j), entangled by
+    different amounts, the rest collapsed: every pairwise score and model score is
+    disentanglement_lib's. The Lasso scores are not symmetric, so regressing model j
+    on model i instead of i on j fails this."""
+    rng = np.random.default_rng(3)
+    n, size, factors = 1500, 8, 5
+    truth = rng.uniform(-1.7, 1.7, size=(n, factors))
+    means, log_vars = [], []
+    for informative, entangled in zip((2, 5, 3, 4), (0.0, 0.5, 0.2, 0.8)):
+        mixing = np.eye(factors)[:, rng.permutation(factors)[:informative]]
+        mixing = mixing + entangled * rng.normal(size=mixing.shape)
+        codes = np.tanh(truth @ mixing) * 1.5 + 0.05 * rng.normal(size=(n, informative))
+        collapsed = 1e-3 * rng.normal(size=(n, size - informative))
+        order = rng.permutation(size)
+        means.append(np.concatenate([codes, collapsed], 1)[:, order].astype(np.float32))
+        log_vars.append(np.concatenate([np.full((n, informative), INFORMATIVE_LOG_VAR),
+                                        collapsed], 1)[:, order].astype(np.float32))
+    out = udr_from_codes(means, log_vars, correlation=correlation)
+    pairwise, scores = _reference_udr(means, log_vars, correlation)
+    assert out["num_informative"] == [2, 5, 3, 4]
+    got = np.array([[0.0 if v is None else v for v in row] for row in out["pairwise"]])
+    np.testing.assert_allclose(got, pairwise, atol=1e-9)
+    np.testing.assert_allclose(out["scores"], scores, atol=1e-9)
+    if correlation == "lasso":
+        assert np.abs(pairwise - pairwise.T).max() > 0.01  # the direction matters

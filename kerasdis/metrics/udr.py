@@ -58,15 +58,21 @@ Differences from the paper and from disentanglement_lib:
   sum_a R(a,b) + sum_a r_a max_b R(a,b)^2 / sum_b R(a,b)]`: one average over the
   `d_a + d_b` informative latents of both models. disentanglement_lib, followed
   here, averages over the columns and over the rows separately and then averages
-  the two means. Both agree when the two models have as many informative latents
-  (`d_a = d_b`), the only case disentanglement_lib supports (it asserts equal
-  latent sizes); here the latent sizes may differ between models.
+  the two means. Both agree only when the two models have as many informative
+  latents (`d_a = d_b`); disentanglement_lib asserts equal latent sizes, but after
+  the KL filter the informative counts often differ and it still averages the two
+  means. Here the latent sizes may also differ between models.
 - No informative latent in model i or j: disentanglement_lib fails (a maximum
   over an empty axis); here `UDR_ij = 0`, the value of the paper's sum when one
   of the models has no informative latent (and the limit we choose for both).
 - A correlation that is undefined (an informative latent whose mean is constant
-  over the images) counts as 0; in disentanglement_lib the NaN would zero the
-  whole row or column it falls in.
+  over the images, with Spearman) counts as 0; in disentanglement_lib the NaN
+  makes every maximum along its axis NaN, which zeroes the whole column (or row)
+  half of `UDR_ij`, not only the latent's own column or row.
+- The default similarity is Spearman's (the paper's UDR_S, symmetric in i and j);
+  disentanglement_lib's `compute_udr_sklearn` defaults to Lasso (UDR_L), and its
+  shipped configurations name one explicitly (`udr.gin` Lasso, `udr_spearman.gin`
+  Spearman). The two give different scores: pass `correlation="lasso"` for UDR_L.
 - disentanglement_lib zeroes latents with KL <= 0.01 (a hard-coded value) and
   masks with `kl_filter_threshold`; here `kl_threshold` does both (identical at
   the default). Dropping a zeroed latent instead of keeping a zero column does not
@@ -416,7 +422,8 @@ def udr(models, images_or_dataset, *, num_samples=DEFAULT_NUM_SAMPLES, correlati
             used, or a kerasdis dataset, from which `num_samples` images are drawn
             (`ds.sample_factors(num_samples, rng)` then `ds.images`; uniform
             examples for a dataset without a factor grid). Labels are never used.
-        num_samples: int >= 2. Images encoded by every model (paper: 10,000).
+        num_samples: int >= 2. Images encoded by every model (default 10,000;
+            disentanglement_lib has no default).
         correlation: `"spearman"` (absolute Spearman rank correlation, the default)
             or `"lasso"` (absolute Lasso weights, alpha 0.1, on standardised codes).
         kl_threshold: float >= 0. Latents whose mean KL to the prior (nats) does

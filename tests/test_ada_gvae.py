@@ -201,6 +201,16 @@ def test_pair_loss_averages_the_two_images_like_dlib(squares):
     eps1 = (out["z1"] - out["mean1"]).numpy()[shared]
     eps2 = (out["z2"] - out["mean2"]).numpy()[shared]
     assert shared.any() and not np.allclose(eps1, eps2)
+    # z is drawn from the aggregated posterior (dlib's `sample_from_latent_distribution`
+    # of the averaged parameters), not from each image's own: with the step's noise
+    # redrawn, the aggregated parameters give z and the image's own do not.
+    for i in (1, 2):
+        stream = i - 1
+        aggregated = model._reparameterize_stream(out[f"mean{i}"], out[f"log_var{i}"], stream)
+        own = model._reparameterize_stream(out[f"posterior_mean{i}"],
+                                           out[f"posterior_log_var{i}"], stream)
+        np.testing.assert_allclose(out[f"z{i}"], aggregated, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(out[f"z{i}"].numpy()[shared], own.numpy()[shared], atol=1e-4)
     # The representation is the encoder alone.
     np.testing.assert_array_equal(model.encode(x1)[0], out["posterior_mean1"])
 

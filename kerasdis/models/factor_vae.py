@@ -71,8 +71,12 @@ class FactorVAE(TwoOptimizersMixin, GaussianLatentVAE):
     Two optimizers: `compile(optimizer=..., discriminator_optimizer=...)`; both
     default to the paper's Adam settings (VAE: 1e-4, β=(0.9, 0.999);
     discriminator: 1e-4, β=(0.5, 0.9)) and both are saved with the model.
-    `model.optimizer.iterations` counts training steps. Batches need at least 4
-    images (two halves of at least 2).
+    `model.optimizer.iterations` counts training steps (one VAE and one
+    discriminator update each). disentanglement_lib's FactorVAE passes its global
+    step to both optimizers' `minimize` (`methods/unsupervised/vae.py`), so its
+    counter advances twice per training step: the 300,000 steps of Locatello et
+    al. (2019) are 150,000 of these. Batches need at least 4 images (two halves of
+    at least 2).
 
     Args:
         latent_dim: int. Number of latent dimensions. Defaults to `10`.

@@ -380,11 +380,17 @@ def test_make_table(preset, tmp_path):
     assert "infogan_dsprites/traversal.png" not in text and "animated" not in text
 
 
-def test_make_table_checks_the_targets_relative_to_the_vae():
+def _make_table_module():
+    """`zoo/make_table.py` imported as a module (it is a script, not in the package)."""
     spec = importlib.util.spec_from_file_location("kerasdis_zoo_make_table",
                                                   os.path.join(REPO, "zoo", "make_table.py"))
     make_table = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_table)
+    return make_table
+
+
+def test_make_table_checks_the_targets_relative_to_the_vae():
+    make_table = _make_table_module()
     keys = ("mig", "beta_vae", "factor_vae", "dci")
     vae = dict.fromkeys(keys, None) | {"mig": 0.04, "beta_vae": 0.85}
     beta_vae = dict.fromkeys(keys, None) | {"mig": 0.10, "beta_vae": 0.92}
@@ -475,10 +481,7 @@ def test_make_table_lists_every_seed_and_how_the_published_one_was_chosen(preset
 
 
 def test_make_table_lists_seeds_in_numeric_order():
-    spec = importlib.util.spec_from_file_location("kerasdis_zoo_make_table",
-                                                  os.path.join(REPO, "zoo", "make_table.py"))
-    make_table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_table)
+    make_table = _make_table_module()
     records = [{"seed": seed, "scores": {"mig": 0.1}} for seed in (10, 2, 0)]
     text = make_table.seeds_section({"vae_dsprites": {"seeds": records, "seed": 2}})
     first_cells = [line.split("|")[1].strip() for line in text.splitlines()

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -58,11 +59,38 @@ def test_factor_vae_sweeps_gamma_at_the_papers_learning_rate_too(pilot):
     assert [s["stage"] for s in searches] == ["weight", "weight", "paper", "whole_batch"]
     paper, whole = searches[2:]
     assert paper["learning_rate"] == [1e-4] and paper["batch_size"] == 64
-    assert paper["beta"] == whole["beta"] == pilot.WEIGHTS["factor_vae"]
+    # both sweeps keep the weights they ran before the rest were pruned
+    assert paper["beta"] == [10.0, 30.0, 50.0] and whole["beta"] == [10.0, 30.0]
+    assert all("pruned" not in s for s in searches)
     # stage 1's recipe, with the discriminator seeing the whole batch and its permutation
     assert whole["learning_rate"] == [pilot.BASE_LEARNING_RATE] and whole["batch_size"] == 64
     assert whole["model_args"] == {"discriminator_samples": "batch"}
     assert [s["stage"] for s in pilot.plan("beta_vae")] == ["weight", "weight"]
+
+
+def test_a_pruned_sweep_that_ran_its_kept_weights_is_not_resumed(pilot, monkeypatch, tmp_path):
+    from kerasdis import tuning
+
+    searched = []
+    def search(*args, project_name, **kwargs):
+        searched.append(project_name)
+        return SimpleNamespace(time_limit_reached=False, table=[], best_hyperparameters={})
+
+    monkeypatch.setattr(tuning, "search", search)
+    monkeypatch.setattr(pilot, "EXTRA_SEARCHES", {"vae": [dict(
+        stage="paper", arm="conv-b64", architecture="conv", batch_size=64,
+        learning_rate=[1e-4], model_args={}, beta=[1.0], pruned="no reason")]})
+    monkeypatch.setattr(pilot, "completed_trials",
+                        lambda path: [{}] if path.endswith("paper-conv-b64") else [])
+    pilot.run("vae", threads=0)
+    assert searched == ["weight-conv-b64", "weight-conv-b256"]  # not "paper-conv-b64"
+    rows = [{"objective": "vae", "search": "paper-conv-b64", "trial": "0000",
+             "architecture": "conv", "batch_size": 64, "weight": 1.0, "learning_rate": 1e-4,
+             "steps": 8, "curve": [(8, 0.1)], "best": 0.1, "final": 0.1,
+             "discrete_mig": 0.1, "reconstruction": 50.0, "reconstruction_curve": [50.0],
+             "wall_time_seconds": 60.0, "cpu_seconds": 60.0}]
+    report = Path(pilot.write_report(rows)).read_text()
+    assert "Pruned from the `paper` sweep: no reason." in report
 
 
 def test_stage_two_does_not_repeat_the_papers_sweep(pilot, monkeypatch):

@@ -170,8 +170,11 @@ def test_dip_vae_ii_annealed_vae_and_dcign_have_pilots(pilot):
     annealed = pilot.plan("annealed_vae")  # one stage: the capacity C_max at γ = 1000
     assert [s["model_args"]["capacity_max"] for s in annealed] == [5.0, 10.0, 25.0, 50.0]
     assert all(s["beta"] == [1000.0] and s["batch_size"] == 64 for s in annealed)
-    dcign = pilot.plan("dcign")  # no weight: the batch only
-    assert [(s["beta"], s["batch_size"]) for s in dcign] == [(None, 64), (None, 256)]
+    dcign = pilot.plan("dcign")  # no weight: the batch and the latents of each factor
+    assert [(s["beta"], s["batch_size"]) for s in dcign] == [(None, 64), (None, 256),
+                                                             (None, 64), (None, 64)]
+    assert [s["model_args"].get("factor_dims") for s in dcign] == [
+        None, None, [[0], [1], [2], [3], [4]], [[0, 1, 2, 3, 4, 5], [6], [7], [8], [9]]]
     for objective in ("dip_vae", "annealed_vae", "dcign"):
         assert pilot.TARGET[objective] == "mig"
 

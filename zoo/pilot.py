@@ -47,7 +47,13 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    explain the fall.
 
 The VAE (`vae`, the baseline every entry is compared with) and DC-IGN (`dcign`,
-weakly supervised: each batch varies one factor) have stage 1 only. The AnnealedVAE's
+weakly supervised: each batch varies one factor) have stage 1 only. DC-IGN's arms are
+the batch and which latents each factor owns: two per factor (the default, both
+batches), one per factor (the other five clamped in every batch, so unused), and
+Kulkarni et al.'s (2015, Sec. 3.2) allocation, one latent per extrinsic factor (scale,
+orientation, position x, y) and the other six for the intrinsic one (shape). MIG
+credits a factor with the gap between its two most informative latents, so a factor
+coded by two latents of its own scores near zero however cleanly it is separated. The AnnealedVAE's
 pilot (`annealed_vae`, one stage) chooses the capacity C_max ∈ {5, 10, 25, 50} nats
 at γ = 1000 (Burgess et al. 2018; four of Locatello et al.'s six values); a trial
 raises the capacity from 0 to C_max over its own length, the zoo run over 100,000
@@ -121,7 +127,11 @@ KEEP = 2  # how many recipes of stage 1 go on to stages 2 and 3
 ARMS = {"ada_gvae": [("conv-b64-k1", "conv", 64, {"pair_k": 1}),
                      ("conv-b64-krandom", "conv", 64, {"pair_k": "random"})],
         "annealed_vae": [(f"conv-b64-c{c:g}", "conv", 64, {"capacity_max": c})
-                         for c in (5.0, 10.0, 25.0, 50.0)]}
+                         for c in (5.0, 10.0, 25.0, 50.0)],
+        "dcign": CONV_ARMS + [
+            ("conv-b64-one", "conv", 64, {"factor_dims": [[0], [1], [2], [3], [4]]}),
+            ("conv-b64-paper", "conv", 64, {"factor_dims": [[0, 1, 2, 3, 4, 5], [6], [7],
+                                                             [8], [9]]})]}
 # The VAE is the baseline at the base recipe; DC-IGN has no weight to choose.
 ONE_STAGE = {"ada_gvae", "vae", "annealed_vae", "dcign"}
 # Stage 4: further weight sweeps (see the docstring), as the searches of `plan`.

@@ -39,12 +39,8 @@ stopped (a trial interrupted mid-way is run again, which `--hours` avoids):
    64 permuted codes per step, as Kim & Mnih's Algorithm 1) instead of the two halves
    (32 and 32): at γ ≥ 30 the halves' discriminator ends near chance (accuracy
    0.53–0.57), so a TC estimate too weak to steer the encoder may explain the fall.
-   Both sweeps stopped early (`pruned` in `EXTRA_SEARCHES`, printed by `--report`):
-   `paper` at γ ∈ {10, 30, 50} and `whole_batch` at γ ∈ {10, 30}. Each fell from γ = 10
-   on as stage 1 did and neither beat stage 1's best (γ = 10: 0.664 and 0.652 against
-   0.698), and the whole batch did not strengthen the discriminator (γ = 30: accuracy
-   0.571 against 0.566 with halves, TC estimate 0.08 against 0.07 nats), so it does not
-   explain the fall.
+   Both sweeps stopped early, `paper` at γ ∈ {10, 30, 50} and `whole_batch` at
+   γ ∈ {10, 30}; why is `pruned` in `EXTRA_SEARCHES`, printed by `--report`.
 
 The VAE (`vae`, the baseline every entry is compared with) and DC-IGN (`dcign`,
 weakly supervised: each batch varies one factor) have stage 1 only. DC-IGN's arms are
@@ -53,15 +49,15 @@ batches), one per factor (the other five clamped in every batch, so unused), and
 Kulkarni et al.'s (2015, Sec. 3.2) allocation, one latent per extrinsic factor (scale,
 orientation, position x, y) and the other six for the intrinsic one (shape). MIG
 credits a factor with the gap between its two most informative latents, so a factor
-coded by two latents of its own scores near zero however cleanly it is separated. The AnnealedVAE's
-pilot (`annealed_vae`, one stage) chooses the capacity C_max ∈ {5, 10, 25, 50} nats
-at γ = 1000 (Burgess et al. 2018; four of Locatello et al.'s six values); a trial
-raises the capacity from 0 to C_max over its own length, the zoo run over 100,000
-steps as Locatello et al. InfoGAN has no pilot: its two optimizers and its code size
-are the paper's, not the learning rate and latent size that `kd.tuning` searches.
-Ada-GVAE's pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of
-factors k in which the training pairs differ, 1 or `"random"` (Locatello et al. 2020),
-which its zoo entry then uses. Its trials see pairs: twice the images per step.
+coded by two latents of its own scores near zero however cleanly it is separated.
+The AnnealedVAE's pilot (`annealed_vae`, one stage) chooses the capacity C_max ∈ {5, 10,
+25, 50} nats at γ = 1000 (Burgess et al. 2018; four of Locatello et al.'s six values); a
+trial raises the capacity from 0 to C_max over its own length, the zoo run over 100,000
+steps as Locatello et al. InfoGAN has no pilot: its two optimizers and its code size are
+the paper's, not the learning rate and latent size that `kd.tuning` searches. Ada-GVAE's
+pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of factors k in
+which the training pairs differ, 1 or `"random"` (Locatello et al. 2020), which its zoo
+entry then uses. Its trials see pairs: twice the images per step.
 
 Trials compare recipes at equal cost: each sees `IMAGES_PER_TRIAL` images (16,000
 steps at batch 64, 4,000 at 256, 500 at 2,048; the two networks train at about the
@@ -233,10 +229,8 @@ def run(objective, threads, stages=None, hours=None):
             return
         search = pending[0]
         finished.add((search["stage"], search["arm"]))
-        expected = len(search["beta"] or [None]) * len(search["learning_rate"])
-        if len(completed_trials(project_dir(objective, search["stage"], search["arm"]))) \
-                >= expected:
-            continue  # done (a sweep whose last weights were pruned is not resumed)
+        if search_done(objective, search):
+            continue  # not resumed: a sweep whose last weights were pruned keeps its settings
         steps = IMAGES_PER_TRIAL // search["batch_size"]
         name = f"{search['stage']}-{search['arm']}"
         left = None if deadline is None else deadline - time.time()
@@ -271,12 +265,17 @@ ZOO_CHECKPOINT_EVERY = 2_000
 MLP_EPOCHS = 50
 
 
+def search_done(objective, search):
+    """Whether `search` (a search of `plan`) has all its trials."""
+    expected = len(search["beta"] or [None]) * len(search["learning_rate"])
+    return len(completed_trials(project_dir(objective, search["stage"], search["arm"]))) \
+        >= expected
+
+
 def finished(objective):
     """Whether every search of `objective`'s pilot has all its trials."""
-    for search in plan(objective):
-        expected = len(search["beta"] or [None]) * len(search["learning_rate"])
-        if len(completed_trials(project_dir(objective, search["stage"], search["arm"]))) < expected:
-            return False
+    if not all(search_done(objective, search) for search in plan(objective)):
+        return False
     return stage_one_ranking(objective) is not None
 
 

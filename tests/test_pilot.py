@@ -122,6 +122,24 @@ def test_hours_start_no_trial_that_would_not_end_in_time(pilot, monkeypatch, cap
     assert "stopped at --hours" in capsys.readouterr().out
 
 
+def test_hours_reached_after_a_searchs_last_trial_goes_on_to_the_next(pilot, monkeypatch,
+                                                                     capsys):
+    from kerasdis import tuning
+
+    searched, done = [], set()
+    def search(*args, project_name, **kwargs):
+        searched.append(project_name)
+        done.add(project_name)  # the grid's last trial ended, then the deadline check
+        return SimpleNamespace(time_limit_reached=True, table=[], best_hyperparameters={})
+
+    monkeypatch.setattr(tuning, "search", search)
+    monkeypatch.setattr(pilot, "completed_trials",
+                        lambda path: [{"score": 0.1}] if os.path.basename(path) in done else [])
+    pilot.run("vae", threads=0, hours=1.0)
+    assert searched == ["weight-conv-b64", "weight-conv-b256"]
+    assert "stopped at --hours" not in capsys.readouterr().out
+
+
 def test_report_says_when_the_mlp_stage_was_still_learning(pilot):
     def row(search, curve):
         return {"objective": "beta_tcvae", "search": search, "weight": 6.0, "batch_size": 2048,

@@ -249,7 +249,8 @@ def run(objective, threads, stages=None, hours=None):
             metric_options={m: PILOT_METRICS[m] for m in metrics},
             model_args={**MODEL_ARGS.get(objective, {}), **search["model_args"]} or None,
             time_limit=left)
-        if result.time_limit_reached:
+        # The tuner checks the deadline before it learns that its grid is exhausted.
+        if result.time_limit_reached and not search_done(objective, search):
             print(f"[pilot] {objective} {name}: stopped at --hours; run again to resume",
                   flush=True)
             return

@@ -250,6 +250,54 @@ def test_time_limit_stops_between_trials_and_the_next_call_resumes(small, tmp_pa
     assert second.tuner.expected_trial_seconds() == pytest.approx(np.median(walls))
 
 
+@pytest.mark.parametrize("tuner,max_trials", [("grid", None), ("random", 2)])
+def test_a_search_with_no_trial_left_ends_finished_however_close_its_time_limit(
+        small, tmp_path, monkeypatch, tuner, max_trials):
+    """After the last trial (the grid exhausted, `max_trials` reached) the search is
+    finished, not stopped by its time limit, even when another trial would not fit."""
+    args = {**TINY, "model": "beta_vae", "dataset": small, "tuner": tuner,
+            "max_trials": max_trials, "beta": [1.0, 4.0], "latent_dim": [3],
+            "learning_rate": [1e-3], "metrics": ("discrete_mig",), "directory": str(tmp_path),
+            "project_name": "p"}
+    completed = []
+
+    def fake_expected(tuner):  # every trial fits until the second has ended
+        completed.append(len([d for d in trial_dirs(tuner.project_dir) if os.path.exists(
+            os.path.join(tuner.project_dir, d, tuning.TRIAL_FILE))]))
+        return 100.0 if completed[-1] >= 2 else 0.0
+
+    monkeypatch.setattr(oracles._RecordingTuner, "expected_trial_seconds", fake_expected)
+    result = tuning.search(time_limit=60, **args)
+    assert completed == [0, 1, 2]  # asked before each trial and before the end
+    assert not result.time_limit_reached
+    assert [r["status"] for r in result.table] == ["COMPLETED", "COMPLETED"]
+
+
+@pytest.mark.parametrize("tuner", tuning.TUNERS)
+def test_asking_whether_the_oracle_has_another_trial_changes_nothing(small, tmp_path, tuner):
+    """The answer comes from a copy of the oracle: its state is untouched and, for the
+    grid (whose walk is not in its state), the next trial is the one of a twin search
+    that never asked."""
+    hyper = tuning.search_hypermodel("beta_vae", small, "val_discrete_mig",
+                                     **{**TINY, "beta": [1.0, 2.0, 4.0], "latent_dim": [3],
+                                        "learning_rate": [1e-3]})
+    options = {"max_epochs": 9} if tuner == "hyperband" else {}  # brackets of several trials
+    kts = [tuning.make_tuner(hyper, tuner=tuner, max_trials=3, directory=str(tmp_path),
+                             project_name=f"{tuner}-{i}", **options) for i in range(2)]
+    for kt in kts:  # one trial run and ended in each
+        trial = kt.oracle.create_trial("tuner0")
+        kt.oracle.update_trial(trial.trial_id, {"val_discrete_mig": 0.5})
+        trial.status = "COMPLETED"
+        kt.oracle.end_trial(trial)
+    before = json.dumps(kts[0].oracle.get_state(), sort_keys=True)
+    assert kts[0].oracle_has_another_trial()
+    assert json.dumps(kts[0].oracle.get_state(), sort_keys=True) == before
+    asked, twin = (kt.oracle.create_trial("tuner0") for kt in kts)
+    assert asked.status == twin.status == "RUNNING"
+    if tuner == "grid":
+        assert asked.hyperparameters.values == twin.hyperparameters.values
+
+
 # ----------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs,match", [
     (dict(objective="val_accuracy"), "objective"),

@@ -29,6 +29,7 @@ fails a test naming the attribute instead of a search resuming wrongly:
   20 s and never stops its server.
 """
 
+import copy
 import glob
 import importlib
 import inspect
@@ -173,7 +174,8 @@ class TimeLimitReached(Exception):
 class _RecordingTuner:
     """Tuner mixin: records each trial's wall time and logs; resumes from `oracle.json`;
     with a `deadline` (a `time.time()` value), starts a trial only if it is expected to
-    end before it (`expected_trial_seconds`)."""
+    end before it (`expected_trial_seconds`), and ends a search that has no trial
+    left as finished, however close the deadline."""
 
     deadline = None
 
@@ -208,10 +210,26 @@ class _RecordingTuner:
         if self.deadline is None:
             return
         expected, left = self.expected_trial_seconds(), self.deadline - time.time()
-        if expected > left:
+        if expected > left and self.oracle_has_another_trial():
             raise TimeLimitReached(
                 f"the next trial would take about {expected / 60:.1f} min and "
                 f"{max(left, 0) / 60:.1f} min are left")
+
+    def oracle_has_another_trial(self):
+        """Whether the oracle's next `create_trial` would give a trial to run rather
+        than end the search (`max_trials` reached, the grid exhausted), asked without
+        changing the oracle: `populate_space` moves the grid's walk and the random
+        state, so a copy of the oracle answers it."""
+        from keras_tuner.engine.trial import TrialStatus
+
+        oracle = self.oracle
+        if oracle._retry_queue:
+            return True
+        if oracle.max_trials and len(oracle.trials) >= oracle.max_trials:
+            return False
+        probe = copy.deepcopy(oracle)
+        response = probe.populate_space(f"probe-{len(oracle.trials)}")
+        return response["status"] != TrialStatus.STOPPED
 
     def search(self, *fit_args, **fit_kwargs):
         if current_role() != "chief":

@@ -43,6 +43,8 @@ BEST_MODEL = "best.keras"  # the model at the curve's best score (`keep_best`)
 # interval (640,000 images) is 312 updates, too few to tell a plateau from a slow start.
 PLATEAU_MIN_STEPS = 10_000
 CURVE_SEED = 0  # seed of the curve's metric protocols
+# A run's published scores and what they were measured on (`publish_entry`).
+SCORES_FILE = "scores.json"
 
 
 def target_metric(recipe):
@@ -191,13 +193,37 @@ def _run_recipe(out_dir):
         return complete_recipe(json.load(f))
 
 
+def run_scores(out_dir, model, dataset, names, seed=0, options=None, verbose=1):
+    """`kd.metrics.evaluate` of a run's model, measured once per checkpoint step and
+    protocol: the scores are kept in the run's `SCORES_FILE` with what they were
+    measured on (the step, dataset, metrics, seed and protocol options), so a
+    `publish_entry` cut off mid-way (three seeds take most of an hour on a CPU)
+    resumes from the runs it had scored, and a run trained further is scored again."""
+    from kerasdis import metrics as kd_metrics
+    from kerasdis.io import write_json
+
+    measured_on = json.loads(json.dumps({
+        "step": _state(out_dir).get("step"), "dataset": getattr(dataset, "name", None),
+        "metrics": list(names), "seed": seed, "options": options or {}}))
+    path = os.path.join(out_dir, SCORES_FILE)
+    if os.path.isfile(path):
+        stored = _read_json(path)
+        if stored.get("measured_on") == measured_on:
+            return stored["scores"]
+    scores = kd_metrics.evaluate(model, dataset, metrics=names, seed=seed, verbose=verbose,
+                                 options=options)
+    write_json(path, {"measured_on": measured_on, "scores": scores})
+    return scores
+
+
 def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, seed=0,
                   overwrite=True, verbose=1, options=None, data_options=None):
     """Evaluates every seed's run of an entry, publishes one, records all of them.
 
     Every run of `run_dirs` (the same recipe but for its seed) is scored with the
-    default protocols of `metrics` (seed `seed`); the published one is the best by
-    the entry's target metric (`select="target"`) or, without looking at the labels,
+    default protocols of `metrics` (seed `seed`; kept in the run's `SCORES_FILE` by
+    `run_scores`, so a second call scores only what changed); the published one is the
+    best by the entry's target metric (`select="target"`) or, without looking at the labels,
     by UDR (Duan et al. 2020) among the runs (`select="udr"`, at least three runs: a
     model's UDR is the median of its pairwise scores with the others, which are
     symmetric with the Spearman correlation used here, so two runs always tie).
@@ -245,8 +271,8 @@ def publish_entry(name, run_dirs, select="target", metrics=None, zoo_dir=None, s
     models, results, records = [], [], []
     for out_dir, recipe in zip(run_dirs, recipes):
         model = load_any_model(out_dir)
-        scores = kd_metrics.evaluate(model, dataset, metrics=names, seed=seed, verbose=verbose,
-                                     options=options)
+        scores = run_scores(out_dir, model, dataset, names, seed=seed, options=options,
+                            verbose=verbose)
         state = _state(out_dir)
         rows = read_curve(out_dir)
         step = plateau(recipe, rows)

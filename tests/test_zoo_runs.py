@@ -1,5 +1,6 @@
 """Zoo runs: the plateau rule, the learning curve and training to the plateau."""
 
+import functools
 import json
 import os
 
@@ -270,6 +271,42 @@ def test_publish_entry_by_udr_records_every_udr_and_publishes_the_best(three_see
     assert extra["selection"]["seed_by_udr"] == extra["selection"]["seed"]
     migs = [r["scores"]["mig"] for r in extra["seeds"]]  # the labelled choice beside it
     assert extra["selection"]["seed_by_target"] == int(max(range(3), key=migs.__getitem__))
+
+
+def test_publish_entry_scores_each_run_once_per_step_and_protocol(two_seeds, tmp_path,
+                                                                 monkeypatch):
+    """A second publish reuses the scores kept in each run (a publish cut off mid-way
+    resumes); a run trained further, or another protocol, is scored again."""
+    import shutil
+
+    from kerasdis import metrics as kd_metrics
+
+    runs = [shutil.copytree(run, tmp_path / f"run_{i}") for i, run in enumerate(two_seeds)]
+    for run in runs:
+        (run / zoo_runs.SCORES_FILE).unlink(missing_ok=True)
+    evaluate, scored = kd_metrics.evaluate, []
+
+    def counting(model, dataset, **kwargs):
+        scored.append(kwargs["options"])
+        return evaluate(model, dataset, **kwargs)
+
+    monkeypatch.setattr(kd_metrics, "evaluate", counting)
+    publish = functools.partial(zoo_runs.publish_entry, "tiny_entry", [str(r) for r in runs],
+                                metrics=FEW, zoo_dir=str(tmp_path / "zoo"), verbose=0)
+    _, first = publish(options=SMALL)
+    assert len(scored) == 2
+    stored = json.loads((runs[0] / zoo_runs.SCORES_FILE).read_text())
+    assert stored["measured_on"]["step"] == first["seeds"][0]["steps"]
+    assert stored["measured_on"]["options"] == SMALL and stored["measured_on"]["seed"] == 0
+    _, again = publish(options=SMALL)
+    assert len(scored) == 2 and again["seeds"] == first["seeds"]
+    state = json.loads((runs[1] / "state.json").read_text())
+    (runs[1] / "state.json").write_text(json.dumps({**state, "step": state["step"] + 1}))
+    publish(options=SMALL)  # the run trained further is scored again, the other is not
+    assert len(scored) == 3
+    other = {**SMALL, "mig": {"subsample": 1_000}}
+    publish(options=other)
+    assert scored[3:] == [other, other]
 
 
 @pytest.mark.parametrize("kwargs, match", [

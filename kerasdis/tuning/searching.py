@@ -149,8 +149,8 @@ def search(model="beta_vae", dataset="dsprites", tuner="random", objective="val_
             `estimate_trial_seconds`. The search then stops between two trials, writes
             its results as usual (`result.time_limit_reached` is True) and the next
             call resumes it; a search with no trial left (its grid or `max_trials`
-            done) ends finished, not stopped. Single-process searches only (`role=None`). Defaults to
-            None (no limit).
+            done) ends finished, not stopped. Single-process searches only
+            (`role=None`). Defaults to None (no limit).
         **hypermodel_kwargs: for `DisentanglementHyperModel` (`beta`, `latent_dim`,
             `learning_rate`, `steps_per_epoch`, `epochs`, `batch_size`, `metrics`,
             `metric_options`, `beta_annealing_steps`, `seeds_per_trial`,

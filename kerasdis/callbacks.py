@@ -262,7 +262,7 @@ class DisentanglementMetrics(keras.callbacks.Callback):
                 logs[f"val_{name}"] = value
 
 
-def plateau_step(steps, scores, window, min_delta=0.01):
+def plateau_step(steps, scores, window, min_delta=0.01, start=0):
     """The first step at which a score stopped improving, or None.
 
     A run has reached its plateau at an evaluated step `s` when the best score up to
@@ -278,16 +278,22 @@ def plateau_step(steps, scores, window, min_delta=0.01):
         scores: the score at each of `steps` (None or NaN: not evaluated there).
         window: int >= 1. How far back, in steps, the comparison looks.
         min_delta: float >= 0. The smallest improvement that counts.
+        start: int >= 0. No plateau before this step: a run whose loss follows a
+            schedule (an AnnealedVAE's capacity, a β warm-up) is judged once the
+            schedule has finished.
     """
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"`window` must be a positive integer, got {window!r}.")
     if not isinstance(min_delta, (int, float)) or not min_delta >= 0:
         raise ValueError(f"`min_delta` must be a non-negative number, got {min_delta!r}.")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise ValueError(f"`start` must be a non-negative integer step, got {start!r}.")
     history = [(int(s), float(v)) for s, v in zip(steps, scores)
                if v is not None and math.isfinite(float(v))]
     for i, (step, _) in enumerate(history):
         earlier = [v for s, v in history[:i] if s <= step - window]
-        if earlier and max(v for _, v in history[:i + 1]) - max(earlier) < min_delta:
+        if (step >= start and earlier
+                and max(v for _, v in history[:i + 1]) - max(earlier) < min_delta):
             return step
     return None
 
@@ -311,6 +317,7 @@ class LearningCurve(keras.callbacks.Callback):
         monitor: str. The score of the plateau rule, higher is better.
         window: int. Steps between the two compared evaluations (see `plateau_step`).
         min_delta: float. Smallest improvement that counts.
+        start: int. No plateau before this step (see `plateau_step`).
         stop_at_plateau: bool. Stop training at the plateau (else only record it).
         initial_seconds: float. Wall time the run had already used (a resumed run's
             `state.json`), added to this session's.
@@ -323,16 +330,17 @@ class LearningCurve(keras.callbacks.Callback):
 
     def __init__(self, path, monitor="val_mig", window=10_000, min_delta=0.01,
                  stop_at_plateau=True, initial_seconds=0.0, initial_cpu_seconds=0.0,
-                 best_path=None):
+                 best_path=None, start=0):
         super().__init__()
         if not isinstance(monitor, str) or not monitor:
             raise ValueError(f"`monitor` must be the name of a log such as 'val_mig', "
                              f"got {monitor!r}.")
-        plateau_step([], [], window, min_delta)  # validates window and min_delta
+        plateau_step([], [], window, min_delta, start)  # validates the rule's arguments
         self.path = os.fspath(path)
         self.monitor = monitor
         self.window = window
         self.min_delta = min_delta
+        self.start = start
         self.stop_at_plateau = stop_at_plateau
         self.initial_seconds = float(initial_seconds)
         self.initial_cpu_seconds = None if initial_cpu_seconds is None else float(
@@ -367,7 +375,7 @@ class LearningCurve(keras.callbacks.Callback):
     def _plateau(self):
         return plateau_step([r["step"] for r in self.rows],
                             [r.get(self.monitor) for r in self.rows], self.window,
-                            self.min_delta)
+                            self.min_delta, self.start)
 
     def on_train_begin(self, logs=None):
         step = int(self.model.optimizer.iterations.numpy())

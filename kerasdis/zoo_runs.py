@@ -20,6 +20,7 @@ summary["plateau"]     # {"step": 60000, "metric": "mig", ...} or None
 ```
 """
 
+import inspect
 import json
 import os
 
@@ -61,18 +62,37 @@ def evaluation_epochs(recipe):
     return epochs, epochs * epoch
 
 
+def schedule_steps(recipe):
+    """The step at which the schedule of `recipe`'s loss ends: its β warm-up
+    (`beta_annealing_steps`) or an AnnealedVAE's capacity schedule (`capacity_steps`,
+    Burgess et al. 2018, Eq. 8); 0 without one."""
+    from kerasdis import models
+
+    steps = [recipe.get("beta_annealing_steps") or 0]
+    capacity = inspect.signature(models.get(recipe["model"])).parameters.get("capacity_steps")
+    if capacity is not None:  # None in the model arguments: no built-in schedule
+        steps.append(recipe.get("model_args", {}).get("capacity_steps", capacity.default) or 0)
+    return max(steps)
+
+
 def plateau_rule(recipe, metric=None, min_steps=None):
     """The plateau rule of `recipe`'s runs as a dict (recorded in the metadata);
     `metric` overrides the entry's target metric. The window is the smallest whole
     number of evaluation intervals that spans `min_steps` steps (default
-    `PLATEAU_MIN_STEPS`)."""
+    `PLATEAU_MIN_STEPS`). A recipe whose loss follows a schedule reaches no plateau
+    before the schedule ends (`start_step`): its run completes the schedule."""
     _, every = evaluation_epochs(recipe)
     window = every * -(-(min_steps or PLATEAU_MIN_STEPS) // every)
     metric = metric or target_metric(recipe)
-    return {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
+    rule = {"metric": metric, "window_steps": window, "min_delta": PLATEAU_MIN_DELTA,
             "protocol": CURVE_OPTIONS.get(metric, {}),
             "rule": f"best {metric} (curve protocol) improved by less than "
                     f"{PLATEAU_MIN_DELTA:g} over {window:,} steps"}
+    start = schedule_steps(recipe)
+    if start:
+        rule["start_step"] = start
+        rule["rule"] += f", from step {start:,} (the end of the recipe's schedule)"
+    return rule
 
 
 def read_curve(out_dir):
@@ -89,7 +109,7 @@ def plateau(recipe, rows, metric=None, min_steps=None):
     rule = plateau_rule(recipe, metric, min_steps)
     column = f"val_{rule['metric']}"
     return plateau_step([r["step"] for r in rows], [r.get(column) for r in rows],
-                        rule["window_steps"], rule["min_delta"])
+                        rule["window_steps"], rule["min_delta"], rule.get("start_step", 0))
 
 
 def _read_json(path):
@@ -165,7 +185,7 @@ def train_entry(recipe, out_dir, resume=True, overwrite=False, verbose=1,
                                    seed=CURVE_SEED, options=CURVE_OPTIONS),
             LearningCurve(os.path.join(out_dir, CURVE_FILE), monitor=f"val_{rule['metric']}",
                           window=rule["window_steps"], min_delta=rule["min_delta"],
-                          stop_at_plateau=stop_at_plateau,
+                          start=rule.get("start_step", 0), stop_at_plateau=stop_at_plateau,
                           initial_seconds=state.get("wall_time_seconds", 0.0),
                           initial_cpu_seconds=state.get("cpu_seconds") if state else 0.0,
                           best_path=os.path.join(out_dir, BEST_MODEL) if keep_best else None),

@@ -197,19 +197,22 @@ def test_dip_vae_ii_annealed_vae_and_dcign_have_pilots(pilot):
         assert pilot.TARGET[objective] == "mig"
 
 
-def test_chosen_annealed_recipe_raises_the_capacity_over_100000_steps(pilot, monkeypatch):
+def test_chosen_annealed_recipe_keeps_the_capacity_schedule_of_its_trial(pilot, monkeypatch):
     trials = {"weight-conv-b64-c5": 0.10, "weight-conv-b64-c10": 0.12,
               "weight-conv-b64-c25": 0.31, "weight-conv-b64-c50": 0.20}
     monkeypatch.setattr(pilot, "completed_trials", lambda path: [
         {"score": trials[os.path.basename(path)], "beta": 1000.0, "learning_rate": 5e-4}])
     recipe = pilot.chosen_recipe("annealed_vae")
     assert recipe["model"] == "annealed_vae" and recipe["steps"] == 300_000
-    assert recipe["model_args"] == {"capacity_max": 25.0, "capacity_steps": 100_000,
+    trial_steps = pilot.IMAGES_PER_TRIAL // 64  # 16,000 (the fixture shortens the trials)
+    assert recipe["model_args"] == {"capacity_max": 25.0, "capacity_steps": trial_steps,
                                     "gamma": 1000.0, "latent_dim": 10, "architecture": "conv"}
-    from kerasdis import models
+    from kerasdis import models, zoo_runs
 
     model = models.get("annealed_vae")(**recipe["model_args"])  # the zoo run can build it
-    assert model.capacity_steps == 100_000 and model.capacity_max == 25.0
+    assert model.capacity_steps == trial_steps and model.capacity_max == 25.0
+    # the run completes its schedule: no plateau before the capacity reaches C_max
+    assert zoo_runs.plateau_rule(recipe)["start_step"] == trial_steps
 
 
 def test_annealed_vae_pilot_trial_raises_its_capacity_over_the_trial(pilot, monkeypatch):

@@ -44,6 +44,7 @@ def test_plateau_skips_missing_scores_and_needs_an_evaluation_a_window_back():
     ({"window": 0}, "`window`"), ({"window": 2.5}, "`window`"), ({"window": True}, "`window`"),
     ({"window": 10, "min_delta": -0.1}, "`min_delta`"),
     ({"window": 10, "min_delta": float("nan")}, "`min_delta`"),
+    ({"window": 10, "start": -1}, "`start`"), ({"window": 10, "start": 5.0}, "`start`"),
 ])
 def test_plateau_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -55,6 +56,18 @@ def test_learning_curve_rejects_bad_arguments(tmp_path):
         callbacks.LearningCurve(tmp_path / "c.csv", monitor="")
     with pytest.raises(ValueError, match="`window`"):
         callbacks.LearningCurve(tmp_path / "c.csv", window=0)
+    with pytest.raises(ValueError, match="`start`"):
+        callbacks.LearningCurve(tmp_path / "c.csv", start=-10)
+
+
+def test_no_plateau_before_the_schedule_ends():
+    # a score that peaks while a schedule runs and falls back: no plateau until `start`
+    steps = [10, 20, 30, 40, 50, 60]
+    scores = [0.1, 0.3, 0.3, 0.2, 0.1, 0.1]
+    assert callbacks.plateau_step(steps, scores, window=10) == 30
+    assert callbacks.plateau_step(steps, scores, window=10, start=45) == 50
+    assert callbacks.plateau_step(steps, scores, window=10, start=50) == 50
+    assert callbacks.plateau_step(steps, scores, window=10, start=70) is None
 
 
 # --- training to the plateau ----------------------------------------------------------------
@@ -87,6 +100,28 @@ def test_plateau_rule_of_a_zoo_recipe():
                   zip(steps, [0.62, 0.62, 0.70, 0.80, 0.81, 0.81])]
     assert zoo_runs.plateau(full, flat_start) == 20_000  # the zoo's window: a false plateau
     assert zoo_runs.plateau(full, flat_start, min_steps=50_000) is None
+
+
+def test_a_zoo_run_completes_its_recipes_schedule_before_its_plateau():
+    full = {**TINY, "steps": 300_000, "batch_size": 64, "checkpoint_every": 2_000}
+    assert zoo_runs.schedule_steps(full) == 0 and "start_step" not in zoo_runs.plateau_rule(full)
+    warm_up = {**full, "beta_annealing_steps": 30_000}
+    assert zoo_runs.plateau_rule(warm_up)["start_step"] == 30_000
+    annealed = {**full, "model": "annealed_vae",
+                "model_args": {"capacity_max": 5.0, "capacity_steps": 40_000}}
+    rule = zoo_runs.plateau_rule(annealed)
+    assert rule["start_step"] == 40_000 and "40,000" in rule["rule"]
+    assert rule["metric"] == "mig"
+    # the model's default schedule when the recipe does not set one; None: no schedule
+    default = models.AnnealedVAE(latent_dim=2).capacity_steps
+    assert zoo_runs.schedule_steps({**annealed, "model_args": {}}) == default
+    assert zoo_runs.schedule_steps(
+        {**annealed, "model_args": {"capacity_steps": None}}) == 0
+    # MIG peaks while the capacity rises and falls back: the run goes on to 40,000
+    rows = [{"step": s, "val_mig": v} for s, v in
+            zip(range(10_000, 70_000, 10_000), [0.10, 0.20, 0.15, 0.12, 0.12, 0.12])]
+    assert zoo_runs.plateau(full | {"model": "beta_tcvae"}, rows) == 30_000
+    assert zoo_runs.plateau(annealed, rows) == 40_000
 
 
 def test_train_entry_writes_the_curve_and_runs_to_the_cap_without_plateau(tmp_path, small_curve,
@@ -126,6 +161,15 @@ def test_train_entry_stops_at_the_plateau_and_a_finished_run_stays_finished(tmp_
     more = zoo_runs.train_entry(TINY, out, verbose=0, stop_at_plateau=False)
     assert more["trained"] and more["steps"] == 16
     assert [r["step"] for r in zoo_runs.read_curve(out)] == [4, 8, 12, 16]
+
+
+def test_train_entry_goes_on_to_the_end_of_the_schedule(tmp_path, small_curve, monkeypatch):
+    monkeypatch.setattr(zoo_runs, "PLATEAU_MIN_DELTA", 2.0)  # a plateau at every evaluation
+    summary = zoo_runs.train_entry({**TINY, "beta_annealing_steps": 10}, str(tmp_path / "run"),
+                                   verbose=0)
+    # without the warm-up it stops at step 8; with it at the first evaluation from step 10
+    assert summary["plateau"]["step"] == 12 and summary["steps"] == 12
+    assert summary["plateau"]["start_step"] == 10
 
 
 def test_a_resumed_run_drops_curve_rows_after_its_checkpoint(tmp_path, small_curve, monkeypatch):

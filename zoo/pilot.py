@@ -54,9 +54,9 @@ The AnnealedVAE's pilot (`annealed_vae`, one stage) chooses the capacity C_max �
 25, 50} nats at γ = 1000 (Burgess et al. 2018; four of Locatello et al.'s six values); a
 trial raises the capacity from 0 to C_max over its own length (16,000 steps at batch 64),
 and the zoo run keeps that schedule, the one the pilot measured (how much of the capacity
-goes to single factors depends on how fast it rises: at C_max = 25, MIG peaked mid-trial
-and fell), then trains to its plateau; Burgess et al.'s and Locatello et al.'s schedule
-over 100,000 steps is six times the cost and was not measured. InfoGAN has no pilot: its two optimizers and its code size are
+goes to single factors depends on how fast it rises), then trains on to its plateau;
+Burgess et al.'s and Locatello et al.'s schedule over 100,000 steps costs six times as
+much and is not measured. InfoGAN has no pilot: its two optimizers and its code size are
 the paper's, not the learning rate and latent size that `kd.tuning` searches. Ada-GVAE's
 pilot (`ada_gvae`) has stage 1 only, at β = 1: its arms are the number of factors k in
 which the training pairs differ, 1 or `"random"` (Locatello et al. 2020), which its zoo

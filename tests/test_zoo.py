@@ -401,6 +401,23 @@ def test_make_table_checks_the_targets_relative_to_the_vae():
     assert make_table.target("beta_vae_dsprites", beta_vae, None)[1] == "—"  # no VAE entry
 
 
+def test_make_table_checks_that_an_annealed_run_completed_its_capacity_schedule():
+    make_table = _make_table_module()
+    keys = ("mig", "beta_vae", "factor_vae", "dci")
+    vae = dict.fromkeys(keys, None) | {"mig": 0.04}
+    annealed = dict.fromkeys(keys, None) | {"mig": 0.20}
+    recipe = {"model": "annealed_vae", "model_args": {"capacity_steps": 16_000}}
+    text, met = make_table.target("annealed_vae_dsprites", annealed, vae,
+                                  {"recipe": recipe, "steps": 20_000})
+    assert text == "capacity schedule completed (16,000 steps); MIG ≥ VAE + 0.05"
+    assert met == "yes"
+    # stopped before the capacity reached C_max: not met, whatever its MIG
+    assert make_table.target("annealed_vae_dsprites", annealed, vae,
+                             {"recipe": recipe, "steps": 10_000})[1] == "no"
+    # no recipe in the metadata: unknown
+    assert make_table.target("annealed_vae_dsprites", annealed, vae, {})[1] == "—"
+
+
 def test_make_table_shows_seeds_plateau_and_time_to_target(preset, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("<!-- zoo-table:start -->\n<!-- zoo-table:end -->\n")

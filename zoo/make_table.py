@@ -47,6 +47,10 @@ BASELINE_MARGIN = 0.05
 # Further targets relative to the VAE: [(column key, margin), ...], score >= VAE's + margin
 # (the β-VAE paper's headline: β-VAE well above the VAE on its own metric).
 BASELINE_TARGETS = {"beta_vae_dsprites": [("beta_vae", 0.10)]}
+# Entries whose run must complete its recipe's schedule: (the model argument holding the
+# step at which it ends, its name); an AnnealedVAE's capacity reaches C_max there
+# (Burgess et al. 2018, Eq. 8).
+SCHEDULE_TARGETS = {"annealed_vae_dsprites": ("capacity_steps", "capacity schedule")}
 # Models without an encoder-decoder ELBO: their ELBO decomposition (of G(0, Q(x))) is
 # not a reconstruction or a KL of a VAE, so the table leaves those two cells out.
 NO_ELBO = {"InfoGAN"}
@@ -149,10 +153,28 @@ def _wall_time(seconds):
     return f"{seconds / 3600:.1f} h"
 
 
-def target(name, entry_scores, baseline_scores):
+def _schedule_target(name, metadata):
+    """(text, met) of an entry's schedule target, or None if it has none."""
+    if name not in SCHEDULE_TARGETS:
+        return None
+    recipe = metadata.get("recipe") if isinstance(metadata.get("recipe"), dict) else {}
+    model_args = recipe.get("model_args") if isinstance(recipe.get("model_args"), dict) else {}
+    key, schedule = SCHEDULE_TARGETS[name]
+    end, steps = model_args.get(key), metadata.get("steps")
+    if isinstance(end, bool) or not isinstance(end, int):
+        return f"{schedule} completed", None
+    known = not isinstance(steps, bool) and isinstance(steps, int)
+    return f"{schedule} completed ({end:,} steps)", steps >= end if known else None
+
+
+def target(name, entry_scores, baseline_scores, metadata=None):
     """(target text, met) with met one of "yes", "no", DASH (unknown); `baseline_scores`
-    are the VAE's (`scores`), or None without a VAE entry."""
+    are the VAE's (`scores`), or None without a VAE entry; `metadata` (the entry's)
+    tells whether its run completed its schedule (`SCHEDULE_TARGETS`)."""
     parts = []
+    schedule = _schedule_target(name, metadata or {})
+    if schedule is not None:
+        parts.append(schedule)
     for key, threshold in TARGETS.get(name, ()):
         value = entry_scores[key]
         parts.append((f"{LABELS[key]} ≥ {threshold:.2f}",
@@ -219,7 +241,7 @@ def _targets(entries):
     baseline = scores(entries[BASELINE]) if BASELINE in entries else None
     for name, metadata in sorted(entries.items()):
         s = scores(metadata)
-        yield (name, metadata, s, *target(name, s, baseline))
+        yield (name, metadata, s, *target(name, s, baseline, metadata))
 
 
 def table(entries):

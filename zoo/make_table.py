@@ -128,11 +128,17 @@ def _fmt(value, digits=3):
     return DASH if value is None else f"{value:.{digits}f}"
 
 
+def _recipe(metadata):
+    """The entry's recipe as recorded in its metadata ({} if there is none)."""
+    recipe = metadata.get("recipe")
+    return recipe if isinstance(recipe, dict) else {}
+
+
 def _steps(metadata):
     steps = metadata.get("steps")
     if isinstance(steps, bool) or not isinstance(steps, int):
         return DASH
-    recipe = metadata.get("recipe") if isinstance(metadata.get("recipe"), dict) else {}
+    recipe = _recipe(metadata)
     planned = recipe.get("steps")
     plateau = metadata.get("plateau")
     if isinstance(plateau, dict) and plateau.get("step") is not None:
@@ -157,7 +163,7 @@ def _schedule_target(name, metadata):
     """(text, met) of an entry's schedule target, or None if it has none."""
     if name not in SCHEDULE_TARGETS:
         return None
-    recipe = metadata.get("recipe") if isinstance(metadata.get("recipe"), dict) else {}
+    recipe = _recipe(metadata)
     model_args = recipe.get("model_args") if isinstance(recipe.get("model_args"), dict) else {}
     key, schedule = SCHEDULE_TARGETS[name]
     end, steps = model_args.get(key), metadata.get("steps")
